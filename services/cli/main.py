@@ -1,0 +1,30 @@
+"""`voiceagent`: the operator's command line (DESIGN section 9)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import grpc
+
+from services.cli import retrieval_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voiceagent", description="Operate a voiceagent deployment.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    retrieval_commands.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    try:
+        return options.run(options)
+    except grpc.RpcError as error:
+        print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Organisation configuration: `data/{org}/config.json`, validated.
+
+Every service that takes an `org_id` resolves it here, so an unknown org, a
+path-traversal attempt or a broken config file is reported the same way
+everywhere, naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class UnknownOrgError(LookupError):
+    """No organisation with this id has a config under the data directory."""
+
+
+class InvalidOrgIdError(ValueError):
+    """The org id is not a safe directory name."""
+
+
+class OrgConfigError(ValueError):
+    """config.json exists but is not valid; the message names the file and field."""
+
+
+class OrgConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    org_id: str
+    name: str = Field(min_length=1)
+    phone_numbers: list[str] = Field(default_factory=list)
+    greeting: str = Field(min_length=1)
+    persona: str = Field(min_length=1)
+    voice: str = ""
+    language: str = "en-US"
+    top_k: int = Field(default=4, ge=1, le=100)
+    fallback_message: str = "I'm not sure about that. Let me have a colleague call you back."
+    chunk_size: int = Field(default=500, ge=100, le=10_000)
+    chunk_overlap: int = Field(default=50, ge=0)
+    max_turns: int = Field(default=20, ge=1, le=200)
+
+    @field_validator("org_id")
+    @classmethod
+    def _org_id_is_safe(cls, value: str) -> str:
+        if not ORG_ID_PATTERN.match(value):
+            raise ValueError("must be lowercase letters, digits, '-' or '_' (at most 63)")
+        return value
+
+    @field_validator("phone_numbers")
+    @classmethod
+    def _numbers_are_e164(cls, numbers: list[str]) -> list[str]:
+        for number in numbers:
+            if not E164_PATTERN.match(number):
+                raise ValueError(f"{number!r} is not an E.164 number such as +14155550100")
+        return numbers
+
+    @model_validator(mode="after")
+    def _overlap_smaller_than_chunk(self) -> "OrgConfig":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+
+def validate_org_id(org_id: str) -> str:
+    if not ORG_ID_PATTERN.match(org_id or ""):
+        raise InvalidOrgIdError(
+            f"invalid org id {org_id!r}: use lowercase letters, digits, '-' or '_' (at most 63 characters)"
+        )
+    return org_id
+
+
+def org_dir(data_dir: Path, org_id: str) -> Path:
+    return Path(data_dir) / validate_org_id(org_id)
+
+
+def load_org_config(data_dir: Path, org_id: str) -> OrgConfig:
+    """Read and validate one org's config; raises UnknownOrgError, InvalidOrgIdError or OrgConfigError."""
+    path = org_dir(data_dir, org_id) / "config.json"
+    if not path.is_file():
+        raise UnknownOrgError(f"unknown organisation {org_id!r} (no {path})")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise OrgConfigError(f"{path}: not valid JSON: {exc}") from exc
+    try:
+        config = OrgConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field {'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise OrgConfigError(f"{path}: {problems}") from exc
+    if config.org_id != org_id:
+        raise OrgConfigError(f"{path}: field org_id: {config.org_id!r} does not match its directory {org_id!r}")
+    return config

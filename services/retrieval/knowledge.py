@@ -1,0 +1,226 @@
+"""The retrieval service's work, independent of gRPC: search, ingest, delete, describe."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from prometheus_client import Counter, Histogram
+
+from services.common.logs import get_logger
+from services.common.metrics import LATENCY_BUCKETS
+from services.common.orgs import OrgConfig, load_org_config
+from services.retrieval.embedders import Embedder
+from services.retrieval.ingest import Chunk, DocumentError, chunk_text, extract_text
+from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, utc_now
+from services.retrieval.shard_cache import ShardCache
+
+log = get_logger(__name__)
+
+MAX_TOP_K = 100
+MAX_QUERY_CHARS = 2000
+
+EMBED_SECONDS = Histogram(
+    "voiceagent_retrieval_embed_duration_seconds",
+    "Time to embed one request's texts, by embedder and purpose (query or ingest).",
+    ["embedder", "purpose"],
+    buckets=LATENCY_BUCKETS,
+)
+INDEX_SEARCH_SECONDS = Histogram(
+    "voiceagent_retrieval_index_search_duration_seconds",
+    "Time spent in the FAISS index for one search, by index type.",
+    ["index_type"],
+    buckets=LATENCY_BUCKETS,
+)
+DOCUMENTS_INGESTED = Counter(
+    "voiceagent_retrieval_documents_ingested_total",
+    "Documents processed by Ingest, by outcome (ok or failed).",
+    ["outcome"],
+)
+
+
+class InvalidRequestError(ValueError):
+    """The request itself is wrong (empty query, top_k out of range, ...)."""
+
+
+class DocumentNotFoundError(LookupError):
+    pass
+
+
+class EmbedderMismatchError(RuntimeError):
+    """The org's shard was built with another embedder than this service runs."""
+
+
+@dataclass(frozen=True)
+class UploadedDocument:
+    name: str
+    data: bytes
+    media_type: str = ""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class DocumentOutcome:
+    name: str
+    chunks: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    shard: OrgShard
+    outcomes: list[DocumentOutcome]
+    chunks_added: int
+    chunks_removed: int
+
+
+class KnowledgeBase:
+    def __init__(self, data_dir: Path, embedder: Embedder, cache: ShardCache, approximate_threshold: int) -> None:
+        self.data_dir = Path(data_dir)
+        self.embedder = embedder
+        self.cache = cache
+        self.approximate_threshold = approximate_threshold
+
+    def org(self, org_id: str) -> OrgConfig:
+        """The org's config; raises for an invalid id, an unknown org or a broken config file."""
+        return load_org_config(self.data_dir, org_id)
+
+    def _empty(self, org_id: str, version: int = 0) -> OrgShard:
+        return OrgShard.empty(org_id, self.embedder.id, self.embedder.dimension, version)
+
+    def _require_same_embedder(self, shard: OrgShard) -> OrgShard:
+        if shard.embedder != self.embedder.id:
+            raise EmbedderMismatchError(
+                f"the shard of org {shard.org_id!r} was built with embedder {shard.embedder!r} "
+                f"(dimension {shard.dimension}) but this service uses {self.embedder.id!r}; rebuild it with "
+                f"`voiceagent ingest --org {shard.org_id} --rebuild data/{shard.org_id}/knowledge/*` "
+                "or run the service with the shard's embedder"
+            )
+        return shard
+
+    async def shard(self, org_id: str) -> OrgShard:
+        """The org's current shard (empty when nothing was ingested), built with our embedder."""
+        self.org(org_id)
+        return self._require_same_embedder(await self.cache.get(org_id, lambda: self._empty(org_id)))
+
+    async def _embed(self, texts: list[str], purpose: str) -> np.ndarray:
+        started = time.perf_counter()
+        vectors = await asyncio.to_thread(self.embedder.embed, texts)
+        EMBED_SECONDS.labels(self.embedder.id, purpose).observe(time.perf_counter() - started)
+        return vectors
+
+    async def search(self, org_id: str, query: str, top_k: int, min_score: float) -> tuple[list[SearchHit], OrgShard]:
+        org = self.org(org_id)
+        query = query.strip()
+        if not query:
+            raise InvalidRequestError("query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidRequestError(f"query is longer than {MAX_QUERY_CHARS} characters")
+        if not 0 <= top_k <= MAX_TOP_K:
+            raise InvalidRequestError(f"top_k must be between 1 and {MAX_TOP_K} (0 uses the org's default)")
+        if not -1.0 <= min_score <= 1.0:
+            raise InvalidRequestError("min_score must be between -1 and 1")
+        shard = await self.shard(org_id)
+        if not shard.chunks:
+            return [], shard
+        vector = await self._embed([query], "query")
+        started = time.perf_counter()
+        found = await asyncio.to_thread(shard.search, vector[0], top_k or org.top_k, min_score)
+        INDEX_SEARCH_SECONDS.labels(shard.index_type).observe(time.perf_counter() - started)
+        return [SearchHit(chunk, score) for chunk, score in found], shard
+
+    def _prepare(self, document: UploadedDocument, size: int, overlap: int) -> tuple[str, list[Chunk]]:
+        text = extract_text(document.name, document.data, document.media_type)
+        return text, chunk_text(document.name, text, size, overlap)
+
+    async def ingest(
+        self,
+        org_id: str,
+        documents: list[UploadedDocument],
+        chunk_size: int = 0,
+        chunk_overlap: int = 0,
+        rebuild: bool = False,
+    ) -> IngestReport:
+        """Extract, chunk and embed the documents, then swap in a shard containing them.
+
+        Each document succeeds or fails on its own. The shard is written once,
+        after everything is embedded, so a failure or a crash before then
+        leaves the previous version untouched and searchable.
+        """
+        org = self.org(org_id)
+        size = chunk_size or org.chunk_size
+        overlap = chunk_overlap if chunk_size else org.chunk_overlap
+        if not 0 <= overlap < size:
+            raise InvalidRequestError("chunking needs 0 <= chunk_overlap < chunk_size")
+        names = [document.name for document in documents]
+        if len(set(names)) != len(names):
+            raise InvalidRequestError("the batch names the same document twice")
+        if not rebuild:
+            await self.shard(org_id)  # refuse a mismatched shard before the expensive part
+        outcomes: dict[str, DocumentOutcome] = {}
+        prepared: list[tuple[UploadedDocument, str, list[Chunk]]] = []
+        for document in documents:
+            try:
+                text, chunks = await asyncio.to_thread(self._prepare, document, size, overlap)
+            except DocumentError as exc:
+                log.warning("ingest.document_failed", org_id=org_id, document=document.name, error=str(exc))
+                DOCUMENTS_INGESTED.labels("failed").inc()
+                outcomes[document.name] = DocumentOutcome(document.name, error=str(exc))
+                continue
+            prepared.append((document, text, chunks))
+        all_chunks = [chunk for _, _, chunks in prepared for chunk in chunks]
+        vectors = await self._embed([chunk.text for chunk in all_chunks], "ingest")
+        updates: list[DocumentUpdate] = []
+        offset, now = 0, utc_now()
+        for document, text, chunks in prepared:
+            digest = hashlib.sha256(document.data).hexdigest()
+            record = DocumentRecord(document.name, digest, len(text), len(chunks), now)
+            updates.append(DocumentUpdate(record, chunks, vectors[offset : offset + len(chunks)]))
+            offset += len(chunks)
+            outcomes[document.name] = DocumentOutcome(document.name, chunks=len(chunks))
+            DOCUMENTS_INGESTED.labels("ok").inc()
+        async with self.cache.lock(org_id):
+            previous = await self.cache.get_locked(org_id, lambda: self._empty(org_id))
+            base = self._empty(org_id, previous.version) if rebuild else self._require_same_embedder(previous)
+            removed = sum(base.documents[u.record.name].chunks for u in updates if u.record.name in base.documents)
+            shard = previous
+            if updates or rebuild:
+                shard = await asyncio.to_thread(base.with_documents, updates, self.approximate_threshold)
+                await self.cache.replace(shard)
+        log.info(
+            "ingest.done",
+            org_id=org_id,
+            documents_ok=len(updates),
+            documents_failed=len(documents) - len(updates),
+            chunks_added=len(all_chunks),
+            chunks_removed=removed,
+            version=shard.version,
+        )
+        return IngestReport(shard, [outcomes[name] for name in names], len(all_chunks), removed)
+
+    async def delete_document(self, org_id: str, name: str) -> tuple[int, OrgShard]:
+        """Remove a document's chunks; returns how many were removed and the new shard."""
+        self.org(org_id)
+        async with self.cache.lock(org_id):
+            current = self._require_same_embedder(await self.cache.get_locked(org_id, lambda: self._empty(org_id)))
+            record = current.documents.get(name)
+            if record is None:
+                raise DocumentNotFoundError(f"org {org_id!r} has no document {name!r}")
+            shard = await asyncio.to_thread(current.without_document, name, self.approximate_threshold)
+            await self.cache.replace(shard)
+        log.info("document.deleted", org_id=org_id, document=name, chunks_removed=record.chunks)
+        return record.chunks, shard
+
+    async def describe(self, org_id: str) -> OrgShard:
+        """The shard as stored, whichever embedder built it (so operators can see a mismatch)."""
+        self.org(org_id)
+        return await self.cache.get(org_id, lambda: self._empty(org_id))

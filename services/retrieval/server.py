@@ -1,0 +1,37 @@
+"""Starts the retrieval service: `python -m services.retrieval`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc
+from services.common.grpc_server import GrpcService, run
+from services.retrieval.config import RetrievalSettings
+from services.retrieval.embedders import create_embedder
+from services.retrieval.knowledge import KnowledgeBase
+from services.retrieval.servicer import RetrievalServicer
+from services.retrieval.shard_cache import ShardCache
+
+
+def build_service(settings: RetrievalSettings) -> GrpcService:
+    embedder = create_embedder(settings)
+    cache = ShardCache(settings.data_dir, settings.shard_memory_budget_mb * 1024 * 1024)
+    knowledge = KnowledgeBase(settings.data_dir, embedder, cache, settings.approximate_index_threshold)
+    servicer = RetrievalServicer(knowledge, settings.admin_token, settings.max_document_bytes)
+
+    async def warm_up() -> None:
+        # A first embedding proves the model (or the provider) answers before we report SERVING.
+        await asyncio.to_thread(embedder.load)
+        await asyncio.to_thread(embedder.embed, ["warm-up"])
+
+    return GrpcService(
+        name="retrieval",
+        grpc_services=["voiceagent.v1.Retrieval"],
+        register=lambda server: retrieval_pb2_grpc.add_RetrievalServicer_to_server(servicer, server),
+        warm_up=warm_up,
+    )
+
+
+def main() -> None:
+    settings = RetrievalSettings()
+    run(build_service(settings), settings)

@@ -1,0 +1,202 @@
+"""gRPC methods of voiceagent.v1.Retrieval: translate messages and errors, nothing more."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+
+import grpc
+
+from services.common.generated.voiceagent.v1 import retrieval_pb2 as pb
+from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc
+from services.common.logs import get_logger, org_id_var
+from services.common.orgs import InvalidOrgIdError, OrgConfigError, UnknownOrgError
+from services.retrieval.embedders import EmbedderError
+from services.retrieval.knowledge import (
+    DocumentNotFoundError,
+    DocumentOutcome,
+    EmbedderMismatchError,
+    InvalidRequestError,
+    KnowledgeBase,
+    UploadedDocument,
+)
+from services.retrieval.shard import OrgShard, ShardCorruptError
+
+log = get_logger(__name__)
+
+# Most specific first: each failure gets the status code a caller can act on.
+_STATUS_FOR_ERROR: list[tuple[type[BaseException], grpc.StatusCode]] = [
+    (InvalidOrgIdError, grpc.StatusCode.INVALID_ARGUMENT),
+    (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
+    (UnknownOrgError, grpc.StatusCode.NOT_FOUND),
+    (DocumentNotFoundError, grpc.StatusCode.NOT_FOUND),
+    (OrgConfigError, grpc.StatusCode.FAILED_PRECONDITION),
+    (EmbedderMismatchError, grpc.StatusCode.FAILED_PRECONDITION),
+    (EmbedderError, grpc.StatusCode.UNAVAILABLE),
+    (ShardCorruptError, grpc.StatusCode.DATA_LOSS),
+]
+
+
+async def _abort_for(context: grpc.aio.ServicerContext, error: Exception) -> None:
+    for error_type, code in _STATUS_FOR_ERROR:
+        if isinstance(error, error_type):
+            log.warning("request.failed", code=code.name, error=str(error))
+            await context.abort(code, str(error))
+    raise error
+
+
+def describe(shard: OrgShard) -> pb.ShardDescription:
+    return pb.ShardDescription(
+        org_id=shard.org_id,
+        chunks=len(shard.chunks),
+        documents=len(shard.documents),
+        dimension=shard.dimension,
+        embedder=shard.embedder,
+        index_type=shard.index_type,
+        updated_at=shard.updated_at,
+        version=shard.version,
+    )
+
+
+class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
+    def __init__(self, knowledge: KnowledgeBase, admin_token: str, max_document_bytes: int) -> None:
+        self.knowledge = knowledge
+        self.admin_token = admin_token
+        self.max_document_bytes = max_document_bytes
+
+    async def _require_admin(self, context: grpc.aio.ServicerContext) -> None:
+        """Writes need `authorization: Bearer <RETRIEVAL_ADMIN_TOKEN>` when a token is configured."""
+        if not self.admin_token:
+            return
+        header = dict(context.invocation_metadata() or ()).get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), self.admin_token.encode()):
+            log.warning("request.unauthenticated", reason="missing" if not header else "wrong token")
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "this write needs 'authorization: Bearer <token>' metadata matching RETRIEVAL_ADMIN_TOKEN",
+            )
+
+    async def Search(self, request: pb.SearchRequest, context: grpc.aio.ServicerContext) -> pb.SearchResponse:
+        org_id_var.set(request.org_id)
+        try:
+            hits, shard = await self.knowledge.search(request.org_id, request.query, request.top_k, request.min_score)
+        except Exception as error:
+            await _abort_for(context, error)
+        return pb.SearchResponse(
+            embedder=shard.embedder,
+            hits=[
+                pb.SearchHit(
+                    text=hit.chunk.text,
+                    score=hit.score,
+                    document=hit.chunk.document,
+                    chunk_id=hit.chunk.chunk_id,
+                    position=hit.chunk.position,
+                )
+                for hit in hits
+            ],
+        )
+
+    async def Ingest(
+        self, request_iterator: AsyncIterator[pb.IngestRequest], context: grpc.aio.ServicerContext
+    ) -> pb.IngestResponse:
+        await self._require_admin(context)
+        org_id, options, documents, oversized = "", pb.IngestOptions(), [], {}
+        name, media_type, parts, size = None, "", [], 0
+
+        def finish_document() -> None:
+            if name is None:
+                return
+            if size > self.max_document_bytes:
+                oversized[name] = f"document is larger than the limit of {self.max_document_bytes} bytes"
+            documents.append(UploadedDocument(name, b"".join(parts), media_type))
+
+        async for message in request_iterator:
+            org_id = org_id or message.org_id
+            part = message.WhichOneof("part")
+            if part == "options":
+                options = message.options
+            elif part == "document":
+                finish_document()
+                name, media_type, parts, size = message.document.name, message.document.media_type, [], 0
+                if not name:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a document has no name")
+            elif part == "data":
+                if name is None:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "document data arrived before a document header")
+                size += len(message.data)
+                if size <= self.max_document_bytes:
+                    parts.append(message.data)
+        finish_document()
+        org_id_var.set(org_id)
+        if not org_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must carry org_id")
+        if not documents and not options.rebuild:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no documents were sent")
+        accepted = [document for document in documents if document.name not in oversized]
+        try:
+            report = await self.knowledge.ingest(
+                org_id,
+                accepted,
+                chunk_size=options.chunking.chunk_size,
+                chunk_overlap=options.chunking.chunk_overlap,
+                rebuild=options.rebuild,
+            )
+        except Exception as error:
+            await _abort_for(context, error)
+        outcomes = {outcome.name: outcome for outcome in report.outcomes}
+        outcomes.update({name: DocumentOutcome(name, error=error) for name, error in oversized.items()})
+        results = [
+            pb.DocumentResult(name=o.name, ok=not o.error, error=o.error, chunks=o.chunks)
+            for o in (outcomes[document.name] for document in documents)
+        ]
+        return pb.IngestResponse(
+            documents_ingested=sum(result.ok for result in results),
+            documents_failed=sum(not result.ok for result in results),
+            chunks_added=report.chunks_added,
+            chunks_removed=report.chunks_removed,
+            results=results,
+            shard=describe(report.shard),
+        )
+
+    async def DeleteDocument(
+        self, request: pb.DeleteDocumentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteDocumentResponse:
+        await self._require_admin(context)
+        org_id_var.set(request.org_id)
+        try:
+            removed, shard = await self.knowledge.delete_document(request.org_id, request.document)
+        except Exception as error:
+            await _abort_for(context, error)
+        return pb.DeleteDocumentResponse(chunks_removed=removed, shard=describe(shard))
+
+    async def ListDocuments(
+        self, request: pb.ListDocumentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDocumentsResponse:
+        org_id_var.set(request.org_id)
+        try:
+            shard = await self.knowledge.describe(request.org_id)
+        except Exception as error:
+            await _abort_for(context, error)
+        return pb.ListDocumentsResponse(
+            documents=[
+                pb.DocumentInfo(
+                    name=record.name,
+                    chunks=record.chunks,
+                    sha256=record.sha256,
+                    characters=record.characters,
+                    ingested_at=record.ingested_at,
+                )
+                for record in sorted(shard.documents.values(), key=lambda record: record.name)
+            ]
+        )
+
+    async def DescribeShard(
+        self, request: pb.DescribeShardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ShardDescription:
+        org_id_var.set(request.org_id)
+        try:
+            shard = await self.knowledge.describe(request.org_id)
+        except Exception as error:
+            await _abort_for(context, error)
+        return describe(shard)
