@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError
+from pypdf.errors import FileNotDecryptedError, PyPdfError
 
 SUPPORTED_EXTENSIONS = (".txt", ".md", ".pdf", ".html", ".htm")
 _MEDIA_TYPES = {
@@ -93,7 +93,8 @@ def _pdf_text(data: bytes) -> str:
         raise
     except FileNotDecryptedError as exc:
         raise DocumentError("PDF is encrypted with a password: upload an unprotected copy") from exc
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
+    # pypdf surfaces malformed files as many exception types; each means this document is unreadable.
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
         raise DocumentError(f"corrupt or unreadable PDF: {exc}") from exc
     text = "\n\n".join(pages)
     if not text.strip():

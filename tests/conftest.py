@@ -1,0 +1,31 @@
+"""Fixtures shared by every suite."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_ORG = REPO_ROOT / "data" / "acme"
+
+
+def copy_sample_org(data_dir: Path, org_id: str = "acme") -> Path:
+    """A copy of the sample org (config and knowledge, no shard) under `data_dir`."""
+    target = data_dir / org_id
+    shutil.copytree(SAMPLE_ORG, target, ignore=shutil.ignore_patterns("vector_store"))
+    if org_id != "acme":
+        config = (target / "config.json").read_text().replace('"org_id": "acme"', f'"org_id": "{org_id}"')
+        (target / "config.json").write_text(config)
+    return target
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()

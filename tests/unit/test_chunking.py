@@ -1,0 +1,81 @@
+"""Chunking: size limits, boundaries, overlap and awkward input."""
+
+import pytest
+
+from services.retrieval.ingest import chunk_text
+
+PARAGRAPHS = "\n\n".join(
+    " ".join(f"Paragraph {p} sentence {s} talks about topic {p}-{s} in some detail." for s in range(6))
+    for p in range(8)
+)
+
+
+def test_empty_and_whitespace_only_text_give_no_chunks():
+    assert chunk_text("doc.txt", "") == []
+    assert chunk_text("doc.txt", "  \n\n \t \n ") == []
+
+
+def test_short_text_is_one_chunk_with_document_and_position():
+    [chunk] = chunk_text("hours.md", "We open at nine.")
+    assert (chunk.document, chunk.position, chunk.text, chunk.chunk_id) == ("hours.md", 0, "We open at nine.", "hours.md#0")
+
+
+@pytest.mark.parametrize("size,overlap", [(100, 0), (200, 20), (500, 50), (1000, 100)])
+def test_no_chunk_exceeds_the_chunk_size(size, overlap):
+    chunks = chunk_text("doc", PARAGRAPHS, size, overlap)
+    assert chunks and all(len(chunk.text) <= size for chunk in chunks)
+    assert [chunk.position for chunk in chunks] == list(range(len(chunks)))
+
+
+def test_chunks_end_at_sentence_boundaries():
+    for chunk in chunk_text("doc", PARAGRAPHS, 300, 0):
+        assert chunk.text.endswith("."), chunk.text
+
+
+def test_every_sentence_survives_chunking():
+    text = " ".join(chunk.text for chunk in chunk_text("doc", PARAGRAPHS, 300, 30))
+    for p in range(8):
+        for s in range(6):
+            assert f"topic {p}-{s} in some detail." in text
+
+
+def test_neighbouring_chunks_share_the_overlap():
+    chunks = chunk_text("doc", PARAGRAPHS, 300, 60)
+    for previous, following in zip(chunks, chunks[1:]):
+        carried = following.text.split(" ")[0:3]
+        assert " ".join(carried) in previous.text[-60:]
+
+
+def test_a_paragraph_that_fits_is_not_split_when_a_chunk_is_well_filled():
+    text = ("A" * 10 + ". ") * 20 + "\n\n" + "Second paragraph is short."
+    chunks = chunk_text("doc", text, 300, 0)
+    assert chunks[-1].text == "Second paragraph is short."
+
+
+def test_one_huge_paragraph_without_punctuation_is_split_on_words():
+    text = " ".join(f"word{i}" for i in range(2000))
+    chunks = chunk_text("doc", text, 500, 50)
+    assert len(chunks) > 20
+    assert all(len(chunk.text) <= 500 for chunk in chunks)
+    assert all(not chunk.text.startswith("ord") for chunk in chunks)
+    assert "word1999" in chunks[-1].text
+
+
+def test_a_word_longer_than_a_chunk_is_cut_hard():
+    chunks = chunk_text("doc", "x" * 1200, 500, 50)
+    assert "".join(chunk.text for chunk in chunks) == "x" * 1200
+    assert all(len(chunk.text) <= 500 for chunk in chunks)
+
+
+def test_unicode_is_kept_and_counted_in_characters():
+    sentence = "Café crème coûte 3 € — 東京の自転車店です。 "
+    chunks = chunk_text("doc", sentence * 40, 200, 20)
+    assert all(len(chunk.text) <= 200 for chunk in chunks)
+    assert "Café crème coûte 3 €" in chunks[0].text and "東京の自転車店です。" in chunks[0].text
+
+
+def test_invalid_sizes_are_rejected():
+    with pytest.raises(ValueError):
+        chunk_text("doc", "text", 100, 100)
+    with pytest.raises(ValueError):
+        chunk_text("doc", "text", 0, 0)

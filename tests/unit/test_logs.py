@@ -1,0 +1,68 @@
+"""Logs are JSON, carry the call context, and never contain callers' personal data."""
+
+import json
+import logging
+
+import pytest
+
+from services.common.logs import JsonFormatter, call_sid_var, get_logger, org_id_var, redact
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("caller +14155550123 asked", "caller [phone] asked"),
+        ("call me on (415) 555-0123 please", "call me on [phone] please"),
+        ("call me on 415-555-0123", "call me on [phone]"),
+        ("UK number +44 20 7946 0958", "UK number [phone]"),
+        ("mail jane.doe+shop@example.co.uk now", "mail [email] now"),
+        ("card 4111 1111 1111 1111 exp", "card [card] exp"),
+        ("card 4111-1111-1111-1111", "card [card]"),
+    ],
+)
+def test_personal_data_is_redacted(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "open 9:00 to 18:00 on 2026-11-26",
+        "a tune-up costs 75 dollars, chunk 12 of 340",
+        "latency 0.125 s over 1000 requests",
+        "CA1234567890abcdef",
+    ],
+)
+def test_ordinary_numbers_are_left_alone(text):
+    assert redact(text) == text
+
+
+def format_record(message, **fields):
+    record = logging.LogRecord("voiceagent.test", logging.INFO, __file__, 1, message, None, None)
+    record.fields = fields
+    return json.loads(JsonFormatter("retrieval").format(record))
+
+
+def test_each_event_is_one_json_object_with_call_context():
+    call_token = call_sid_var.set("CA0123456789abcdef")
+    org_token = org_id_var.set("acme")
+    try:
+        entry = format_record("turn.done", stage="stt", seconds=0.25)
+    finally:
+        call_sid_var.reset(call_token)
+        org_id_var.reset(org_token)
+    assert entry["event"] == "turn.done"
+    assert entry["service"] == "retrieval" and entry["level"] == "info"
+    assert (entry["call_sid"], entry["org_id"], entry["stage"], entry["seconds"]) == ("CA0123456789abcdef", "acme", "stt", 0.25)
+
+
+def test_fields_and_messages_are_redacted_too():
+    entry = format_record("from +14155550123", caller="+14155550123", nested={"email": "a@b.example"})
+    assert "+14155550123" not in json.dumps(entry)
+    assert entry["caller"] == "[phone]" and entry["nested"]["email"] == "[email]"
+
+
+def test_event_logger_passes_fields(caplog):
+    with caplog.at_level(logging.INFO):
+        get_logger("voiceagent.test").info("shard.swapped", org_id="acme", version=3)
+    assert caplog.records[-1].fields == {"org_id": "acme", "version": 3}
