@@ -46,8 +46,13 @@ def single_query_latencies(index, queries: np.ndarray) -> tuple[np.ndarray, np.n
     return np.asarray(latencies) * 1000, np.asarray(results)
 
 
-def bench_search(sizes: list[int]) -> list[list[str]]:
-    rows = []
+SEARCH_HEADERS = ["chunks", "index", "build s", "p50 ms", "p99 ms", "recall@10"]
+
+
+def bench_search(sizes: list[int]) -> None:
+    """Prints a row as soon as it is measured: the 1M-chunk rows take minutes."""
+    print("\nSearch latency (one query at a time)\n")
+    print_header(SEARCH_HEADERS)
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((2000, DIMENSION)).astype(np.float32)
     for size in sizes:
@@ -55,19 +60,17 @@ def bench_search(sizes: list[int]) -> list[list[str]]:
         queries = clustered_unit_vectors(QUERIES, seed=size + 1, centres=centres)
         exact, kind = build_index(vectors, DIMENSION, approximate_threshold=size + 1)
         exact_ms, truth = single_query_latencies(exact, queries)
-        rows.append([f"{size:,}", kind, "-", f"{np.percentile(exact_ms, 50):.2f}", f"{np.percentile(exact_ms, 99):.2f}", "1.000"])
+        print_row([f"{size:,}", kind, "-", f"{np.percentile(exact_ms, 50):.2f}", f"{np.percentile(exact_ms, 99):.2f}", "1.000"])
         del exact
         started = time.perf_counter()
         approximate, kind = build_index(vectors, DIMENSION, approximate_threshold=1)
         build_seconds = time.perf_counter() - started
         approx_ms, found = single_query_latencies(approximate, queries)
         recall = np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(found, truth)])
-        rows.append(
+        print_row(
             [f"{size:,}", kind, f"{build_seconds:.1f}", f"{np.percentile(approx_ms, 50):.2f}", f"{np.percentile(approx_ms, 99):.2f}", f"{recall:.3f}"]
         )
         del approximate, vectors
-        print(f"  measured {size:,} chunks", file=sys.stderr, flush=True)
-    return rows
 
 
 def bench_ingestion(documents: int) -> list[str]:
@@ -97,11 +100,13 @@ def bench_ingestion(documents: int) -> list[str]:
     return [f"{documents}", f"{report.chunks_added}", f"{seconds:.1f}", f"{report.chunks_added / seconds:.0f}"]
 
 
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
+def print_header(headers: list[str]) -> None:
     print("| " + " | ".join(headers) + " |")
-    print("|" + "|".join("---" for _ in headers) + "|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print("|" + "|".join("---" for _ in headers) + "|", flush=True)
+
+
+def print_row(row: list[str]) -> None:
+    print("| " + " | ".join(row) + " |", flush=True)
 
 
 def main() -> int:
@@ -111,12 +116,10 @@ def main() -> int:
     options = parser.parse_args()
     sizes = [int(size) for size in options.sizes.split(",")]
     print(f"machine: {os.cpu_count()} CPUs; {QUERIES} single queries per row, top_k={TOP_K}, dim={DIMENSION}", flush=True)
-    search_rows = bench_search(sizes)
-    ingestion_row = bench_ingestion(options.documents)
-    print("\nSearch latency (one query at a time)\n")
-    print_table(["chunks", "index", "build s", "p50 ms", "p99 ms", "recall@10"], search_rows)
+    bench_search(sizes)
     print("\nIngestion throughput (extract + chunk + local embed + shard write)\n")
-    print_table(["documents", "chunks", "seconds", "chunks/s"], [ingestion_row])
+    print_header(["documents", "chunks", "seconds", "chunks/s"])
+    print_row(bench_ingestion(options.documents))
     return 0
 
 

@@ -78,7 +78,8 @@ async def serve(service: GrpcService, settings: ServiceSettings) -> None:
     await stop.wait()
     warm_up.cancel()
     log.info("service.draining", grace_seconds=settings.shutdown_grace_seconds)
-    await _set_status(health_servicer, service.grpc_services, health_pb2.HealthCheckResponse.NOT_SERVING)
+    # NOT_SERVING for every service, and no later set() (say, a warm-up finishing) can undo it.
+    await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.shutdown_grace_seconds)
     for callback in service.on_stop:
         callback()

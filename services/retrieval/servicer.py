@@ -58,6 +58,51 @@ def describe(shard: OrgShard) -> pb.ShardDescription:
     )
 
 
+class _Upload:
+    """Reassembles the documents of a client-streamed Ingest (header, then data pieces)."""
+
+    def __init__(self, max_document_bytes: int) -> None:
+        self.max_document_bytes = max_document_bytes
+        self.org_id = ""
+        self.options = pb.IngestOptions()
+        self.documents: list[UploadedDocument] = []
+        # Too large to ingest: name -> reason. Their bytes are not kept.
+        self.oversized: dict[str, str] = {}
+        self._current: pb.DocumentStart | None = None
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def add(self, message: pb.IngestRequest) -> None:
+        self.org_id = self.org_id or message.org_id
+        part = message.WhichOneof("part")
+        if part == "options":
+            self.options = message.options
+        elif part == "document":
+            if not message.document.name:
+                raise InvalidRequestError("a document has no name")
+            self._close_document()
+            self._current, self._parts, self._size = message.document, [], 0
+        elif part == "data":
+            if self._current is None:
+                raise InvalidRequestError("document data arrived before a document header")
+            self._size += len(message.data)
+            if self._size <= self.max_document_bytes:
+                self._parts.append(message.data)
+
+    def _close_document(self) -> None:
+        if self._current is None:
+            return
+        name = self._current.name
+        if self._size > self.max_document_bytes:
+            self.oversized[name] = f"document is larger than the limit of {self.max_document_bytes} bytes"
+        self.documents.append(UploadedDocument(name, b"".join(self._parts), self._current.media_type))
+        self._current = None
+
+    def finish(self) -> list[UploadedDocument]:
+        self._close_document()
+        return self.documents
+
+
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
     def __init__(self, knowledge: KnowledgeBase, admin_token: str, max_document_bytes: int) -> None:
         self.knowledge = knowledge
@@ -101,51 +146,31 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         self, request_iterator: AsyncIterator[pb.IngestRequest], context: grpc.aio.ServicerContext
     ) -> pb.IngestResponse:
         await self._require_admin(context)
-        org_id, options, documents, oversized = "", pb.IngestOptions(), [], {}
-        name, media_type, parts, size = None, "", [], 0
-
-        def finish_document() -> None:
-            if name is None:
-                return
-            if size > self.max_document_bytes:
-                oversized[name] = f"document is larger than the limit of {self.max_document_bytes} bytes"
-            documents.append(UploadedDocument(name, b"".join(parts), media_type))
-
-        async for message in request_iterator:
-            org_id = org_id or message.org_id
-            part = message.WhichOneof("part")
-            if part == "options":
-                options = message.options
-            elif part == "document":
-                finish_document()
-                name, media_type, parts, size = message.document.name, message.document.media_type, [], 0
-                if not name:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a document has no name")
-            elif part == "data":
-                if name is None:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "document data arrived before a document header")
-                size += len(message.data)
-                if size <= self.max_document_bytes:
-                    parts.append(message.data)
-        finish_document()
-        org_id_var.set(org_id)
-        if not org_id:
+        upload = _Upload(self.max_document_bytes)
+        try:
+            async for message in request_iterator:
+                upload.add(message)
+        except InvalidRequestError as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        documents = upload.finish()
+        org_id_var.set(upload.org_id)
+        if not upload.org_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must carry org_id")
-        if not documents and not options.rebuild:
+        if not documents and not upload.options.rebuild:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no documents were sent")
-        accepted = [document for document in documents if document.name not in oversized]
+        accepted = [document for document in documents if document.name not in upload.oversized]
         try:
             report = await self.knowledge.ingest(
-                org_id,
+                upload.org_id,
                 accepted,
-                chunk_size=options.chunking.chunk_size,
-                chunk_overlap=options.chunking.chunk_overlap,
-                rebuild=options.rebuild,
+                chunk_size=upload.options.chunking.chunk_size,
+                chunk_overlap=upload.options.chunking.chunk_overlap,
+                rebuild=upload.options.rebuild,
             )
         except Exception as error:
             await _abort_for(context, error)
         outcomes = {outcome.name: outcome for outcome in report.outcomes}
-        outcomes.update({name: DocumentOutcome(name, error=error) for name, error in oversized.items()})
+        outcomes.update({name: DocumentOutcome(name, error=error) for name, error in upload.oversized.items()})
         results = [
             pb.DocumentResult(name=o.name, ok=not o.error, error=o.error, chunks=o.chunks)
             for o in (outcomes[document.name] for document in documents)

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def build_index(vectors: np.ndarray, dimension: int, approximate_threshold: int)
     return index, kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OrgShard:
     org_id: str
     embedder: str
@@ -124,8 +125,9 @@ class OrgShard:
         vectors = np.asarray(self.vectors[keep], dtype=np.float32).reshape(-1, self.dimension)
         return self._rebuilt([self.chunks[position] for position in keep], vectors, documents, approximate_threshold)
 
+    @cached_property
     def memory_bytes(self) -> int:
-        """Rough resident size, for the cache's memory budget."""
+        """Rough resident size, for the cache's memory budget (computed once: shards never change)."""
         vector_bytes = len(self.chunks) * self.dimension * 4
         links = len(self.chunks) * HNSW_NEIGHBOURS * 2 * 4 if self.index_type == "hnsw" else 0
         text_bytes = sum(len(chunk.text) + len(chunk.document) + 64 for chunk in self.chunks)

@@ -76,14 +76,14 @@ class ShardCache:
         self._evict(keep=shard.org_id)
 
     def _evict(self, keep: str) -> None:
-        total = sum(shard.memory_bytes() for shard in self._shards.values())
+        total = sum(shard.memory_bytes for shard in self._shards.values())
         for org_id in list(self._shards):
             if total <= self.memory_budget_bytes:
                 break
             if org_id == keep:
                 continue
             evicted = self._shards.pop(org_id)
-            total -= evicted.memory_bytes()
-            log.info("shard.evicted", org_id=org_id, freed_bytes=evicted.memory_bytes())
+            total -= evicted.memory_bytes
+            log.info("shard.evicted", org_id=org_id, freed_bytes=evicted.memory_bytes)
         LOADED_SHARDS.set(len(self._shards))
         LOADED_SHARD_BYTES.set(total)

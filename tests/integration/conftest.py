@@ -14,6 +14,7 @@ from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc
 from tests.conftest import SAMPLE_ORG, copy_sample_org
 
 ADMIN_TOKEN = "s3cret-admin-token"
+MAX_DOCUMENT_BYTES = 1_000_000
 ADMIN = [("authorization", f"Bearer {ADMIN_TOKEN}")]
 
 
@@ -45,7 +46,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def retrieval(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    service = start_retrieval(data_dir, tmp_path_factory.mktemp("logs"))
+    service = start_retrieval(data_dir, tmp_path_factory.mktemp("logs"), RETRIEVAL_MAX_DOCUMENT_BYTES=str(MAX_DOCUMENT_BYTES))
     yield service
     service.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.request
 
@@ -14,7 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from services.common.generated.voiceagent.v1 import retrieval_pb2 as pb
 from services.retrieval.ingest import Chunk
 from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, ShardStore
-from tests.integration.conftest import ADMIN, ingest_requests, sample_documents
+from tests.integration.conftest import ADMIN, MAX_DOCUMENT_BYTES, ingest_requests, sample_documents
 from tests.unit.test_extraction import SAMPLE_PDF, encrypted_pdf
 
 pytestmark = pytest.mark.slow
@@ -106,6 +107,7 @@ def test_bad_documents_get_their_own_error_and_the_rest_are_ingested(stub):
         "junk.txt": bytes(range(256)) * 8,
         "slides.pptx": b"PK\x03\x04",
         "empty.md": b"",
+        "huge.txt": b"All work and no play. " * (MAX_DOCUMENT_BYTES // 20),
     }
     response = stub.Ingest(ingest_requests("beta", documents), metadata=ADMIN, timeout=60)
     results = {result.name: result for result in response.results}
@@ -116,7 +118,8 @@ def test_bad_documents_get_their_own_error_and_the_rest_are_ingested(stub):
     assert "binary" in results["junk.txt"].error
     assert "unsupported document type" in results["slides.pptx"].error
     assert "empty" in results["empty.md"].error
-    assert (response.documents_ingested, response.documents_failed) == (1, 5)
+    assert f"larger than the limit of {MAX_DOCUMENT_BYTES} bytes" in results["huge.txt"].error
+    assert (response.documents_ingested, response.documents_failed) == (1, 6)
     hits = stub.Search(pb.SearchRequest(org_id="beta", query="when does it open", top_k=1), timeout=10).hits
     assert hits[0].document == "hours.txt"
 
@@ -222,3 +225,16 @@ def test_metrics_count_requests_by_method_and_code(retrieval, stub, acme_ingeste
     assert 'voiceagent_grpc_server_request_duration_seconds_bucket{code="OK",le="0.001",method="Search",service="retrieval"}' in text
     assert "voiceagent_retrieval_embed_duration_seconds_count" in text
     assert 'voiceagent_retrieval_documents_ingested_total{outcome="failed"}' in text
+
+
+def test_logs_carry_the_call_id_and_never_the_callers_number(retrieval, stub):
+    error = error_of(
+        stub.Search, pb.SearchRequest(org_id="+14155550123", query="hours"), metadata=[("x-call-sid", "CAlogtest42")]
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    lines = [line for line in retrieval.log_tail(400).splitlines() if "CAlogtest42" in line]
+    assert lines, "no log line carried the call id"
+    entry = json.loads(lines[-1])
+    assert entry["event"] == "request.failed" and entry["code"] == "INVALID_ARGUMENT"
+    assert "[phone]" in entry["error"]
+    assert "4155550123" not in retrieval.log_tail(400)

@@ -45,7 +45,7 @@ def test_least_recently_used_shards_are_evicted_over_the_budget(tmp_path):
     texts = ["x" * 200] * 50
     for org in ("a", "b", "c"):
         stored_shard(tmp_path, org, texts)
-    one_shard = OrgShard.empty("a", "test:embedder", DIM).with_documents([update("doc.txt", texts)], 1000).memory_bytes()
+    one_shard = OrgShard.empty("a", "test:embedder", DIM).with_documents([update("doc.txt", texts)], 1000).memory_bytes
     cache = ShardCache(tmp_path, memory_budget_bytes=int(one_shard * 2.5))
 
     async def scenario():
