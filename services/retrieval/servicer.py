@@ -9,8 +9,8 @@ import grpc
 
 from services.common.generated.voiceagent.v1 import retrieval_pb2 as pb
 from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc
+from services.common.grpc_errors import ORG_ERRORS, ErrorTable, abort_for
 from services.common.logs import get_logger, org_id_var
-from services.common.orgs import InvalidOrgIdError, OrgConfigError, UnknownOrgError
 from services.retrieval.embedders import EmbedderError
 from services.retrieval.knowledge import (
     DocumentNotFoundError,
@@ -25,24 +25,14 @@ from services.retrieval.shard import OrgShard, ShardCorruptError
 log = get_logger(__name__)
 
 # Most specific first: each failure gets the status code a caller can act on.
-_STATUS_FOR_ERROR: list[tuple[type[BaseException], grpc.StatusCode]] = [
-    (InvalidOrgIdError, grpc.StatusCode.INVALID_ARGUMENT),
+_ERRORS: ErrorTable = [
+    *ORG_ERRORS,
     (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
-    (UnknownOrgError, grpc.StatusCode.NOT_FOUND),
     (DocumentNotFoundError, grpc.StatusCode.NOT_FOUND),
-    (OrgConfigError, grpc.StatusCode.FAILED_PRECONDITION),
     (EmbedderMismatchError, grpc.StatusCode.FAILED_PRECONDITION),
     (EmbedderError, grpc.StatusCode.UNAVAILABLE),
     (ShardCorruptError, grpc.StatusCode.DATA_LOSS),
 ]
-
-
-async def _abort_for(context: grpc.aio.ServicerContext, error: Exception) -> None:
-    for error_type, code in _STATUS_FOR_ERROR:
-        if isinstance(error, error_type):
-            log.warning("request.failed", code=code.name, error=str(error))
-            await context.abort(code, str(error))
-    raise error
 
 
 def describe(shard: OrgShard) -> pb.ShardDescription:
@@ -127,7 +117,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         try:
             hits, shard = await self.knowledge.search(request.org_id, request.query, request.top_k, request.min_score)
         except Exception as error:
-            await _abort_for(context, error)
+            await abort_for(context, error, _ERRORS)
         return pb.SearchResponse(
             embedder=shard.embedder,
             hits=[
@@ -168,7 +158,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
                 rebuild=upload.options.rebuild,
             )
         except Exception as error:
-            await _abort_for(context, error)
+            await abort_for(context, error, _ERRORS)
         outcomes = {outcome.name: outcome for outcome in report.outcomes}
         outcomes.update({name: DocumentOutcome(name, error=error) for name, error in upload.oversized.items()})
         results = [
@@ -192,7 +182,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         try:
             removed, shard = await self.knowledge.delete_document(request.org_id, request.document)
         except Exception as error:
-            await _abort_for(context, error)
+            await abort_for(context, error, _ERRORS)
         return pb.DeleteDocumentResponse(chunks_removed=removed, shard=describe(shard))
 
     async def ListDocuments(
@@ -202,7 +192,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         try:
             shard = await self.knowledge.describe(request.org_id)
         except Exception as error:
-            await _abort_for(context, error)
+            await abort_for(context, error, _ERRORS)
         return pb.ListDocumentsResponse(
             documents=[
                 pb.DocumentInfo(
@@ -223,5 +213,5 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         try:
             shard = await self.knowledge.describe(request.org_id)
         except Exception as error:
-            await _abort_for(context, error)
+            await abort_for(context, error, _ERRORS)
         return describe(shard)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import openai
 
+from services.common.openai_client import ProviderError, openai_client
 from services.retrieval.embedders.base import EmbedderError, normalise_rows
 
 # Known sizes, so a shard's dimension is known before the first request.
@@ -24,10 +25,8 @@ class OpenAIEmbedder:
         self.id = f"openai:{model}"
         self.batch_size = batch_size
         self._dimension = _KNOWN_DIMENSIONS.get(model, 0)
-        self._client = openai.OpenAI(
-            api_key=api_key or "missing-key", base_url=base_url or None, timeout=timeout_seconds, max_retries=2
-        )
-        self._has_key = bool(api_key)
+        self._settings = (api_key, base_url, timeout_seconds)
+        self._client: openai.OpenAI | None = None
 
     @property
     def dimension(self) -> int:
@@ -36,10 +35,14 @@ class OpenAIEmbedder:
         return self._dimension
 
     def load(self) -> None:
-        if not self._has_key:
-            raise EmbedderError("RETRIEVAL_EMBEDDER=openai needs OPENAI_API_KEY")
+        if self._client is None:
+            try:
+                self._client = openai_client(*self._settings)
+            except ProviderError as exc:
+                raise EmbedderError(f"RETRIEVAL_EMBEDDER=openai: {exc}") from exc
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        self.load()
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]

@@ -1,0 +1,99 @@
+"""Finding where speech starts and ends in a live audio stream (energy-based voice activity).
+
+Twilio delivers 20 ms frames; a frame is speech when its loudness clears a
+threshold. Speech starts after `min_speech_ms` of speech frames (so a click
+is not a caller) and ends after `end_silence_ms` of silence, which is the
+main latency lever of a streaming call: shorter answers sooner but may cut a
+caller who pauses mid-sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.common.audio import rms_dbfs
+
+FRAME_MS = 20
+# Audio kept from before the detected start, so the first syllable is not clipped.
+PRE_ROLL_MS = 200
+
+
+@dataclass
+class Utterance:
+    start_seconds: float
+    end_seconds: float
+    samples: np.ndarray
+
+
+@dataclass
+class EndpointEvents:
+    started_at: float | None = None
+    finished: list[Utterance] = field(default_factory=list)
+
+
+class Endpointer:
+    def __init__(
+        self, sample_rate: int, threshold_dbfs: float, min_speech_ms: int, end_silence_ms: int, max_utterance_seconds: float
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.frame = sample_rate * FRAME_MS // 1000
+        self.threshold_dbfs = threshold_dbfs
+        self.min_speech_frames = max(1, min_speech_ms // FRAME_MS)
+        self.end_silence_frames = max(1, end_silence_ms // FRAME_MS)
+        self.pre_roll_frames = PRE_ROLL_MS // FRAME_MS
+        # A caller who never pauses still gets transcribed in pieces no longer than the batch limit.
+        self.max_utterance_frames = max(1, int(max_utterance_seconds * 1000) // FRAME_MS)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._frames_seen = 0
+        self._recent: list[np.ndarray] = []  # frames before speech started (pre-roll and candidates)
+        self._speech_run = 0
+        self._silence_run = 0
+        self._utterance: list[np.ndarray] = []
+        self._utterance_start = 0.0
+
+    @property
+    def in_speech(self) -> bool:
+        return bool(self._utterance)
+
+    def speech_so_far(self) -> np.ndarray:
+        return np.concatenate(self._utterance) if self._utterance else np.zeros(0, dtype=np.float32)
+
+    def _seconds(self, frames: int) -> float:
+        return frames * FRAME_MS / 1000
+
+    def feed(self, samples: np.ndarray) -> EndpointEvents:
+        """Consume audio; report a speech start and any utterances that ended within it."""
+        events = EndpointEvents()
+        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        while len(self._pending) >= self.frame:
+            frame, self._pending = self._pending[: self.frame], self._pending[self.frame :]
+            self._frames_seen += 1
+            loud = rms_dbfs(frame) >= self.threshold_dbfs
+            if self.in_speech:
+                self._utterance.append(frame)
+                self._silence_run = 0 if loud else self._silence_run + 1
+                if self._silence_run >= self.end_silence_frames or len(self._utterance) >= self.max_utterance_frames:
+                    events.finished.append(self._finish())
+                continue
+            self._recent = (self._recent + [frame])[-(self.pre_roll_frames + self.min_speech_frames) :]
+            self._speech_run = self._speech_run + 1 if loud else 0
+            if self._speech_run >= self.min_speech_frames:
+                self._utterance = list(self._recent)
+                self._utterance_start = self._seconds(self._frames_seen - len(self._recent))
+                self._recent, self._silence_run = [], 0
+                events.started_at = self._utterance_start
+        return events
+
+    def _finish(self) -> Utterance:
+        # Keep only a little of the trailing silence: it adds latency to recognition, not accuracy.
+        trailing = max(0, self._silence_run - self.pre_roll_frames)
+        frames = self._utterance[: len(self._utterance) - trailing]
+        utterance = Utterance(self._utterance_start, self._seconds(self._frames_seen - self._silence_run), np.concatenate(frames))
+        self._utterance, self._speech_run, self._silence_run = [], 0, 0
+        return utterance
+
+    def flush(self) -> Utterance | None:
+        """The utterance in progress when the stream ends, if any."""
+        return self._finish() if self.in_speech else None

@@ -1,0 +1,75 @@
+"""The text-to-speech work, independent of gRPC: normalise, split into sentences, synthesise, encode."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from services.common.audio import MP3, MULAW, WAV, LINEAR16, UNSPECIFIED, AudioDecodeError, encode
+from services.common.generated.voiceagent.v1 import common_pb2
+from services.common.providers import ProviderMeter
+from services.tts.backends.base import SpeechSynthesizer
+from services.tts.normalise import normalise_for_speech
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
+_SUPPORTED = {LINEAR16, WAV, MULAW, MP3, UNSPECIFIED}
+
+
+class InvalidSpeechRequestError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SpokenAudio:
+    audio: bytes
+    encoding: int
+    sample_rate: int
+    duration_seconds: float
+    text: str
+    usage: common_pb2.Usage
+
+
+def split_sentences(text: str) -> list[str]:
+    return [sentence.strip() for sentence in _SENTENCE_END.split(text) if sentence.strip()]
+
+
+class Speaker:
+    def __init__(self, synthesizer: SpeechSynthesizer, meter: ProviderMeter, max_characters: int) -> None:
+        self.synthesizer = synthesizer
+        self.meter = meter
+        self.max_characters = max_characters
+
+    def _validate(self, text: str, encoding: int, speaking_rate: float) -> None:
+        if not text.strip():
+            raise InvalidSpeechRequestError("text is empty")
+        if len(text) > self.max_characters:
+            raise InvalidSpeechRequestError(f"text is {len(text)} characters; the limit is {self.max_characters} (TTS_MAX_TEXT_CHARACTERS)")
+        if encoding not in _SUPPORTED:
+            raise InvalidSpeechRequestError(f"unsupported output encoding {encoding}")
+        if not 0.5 <= speaking_rate <= 2.0:
+            raise InvalidSpeechRequestError("speaking_rate must be between 0.5 and 2.0 (0 means 1.0)")
+
+    def _speak(self, text: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str) -> SpokenAudio:
+        spoken = normalise_for_speech(text)
+        with self.meter.call(self.synthesizer.provider):
+            audio = self.synthesizer.synthesize(spoken, voice, speaking_rate)
+        try:
+            data, rate = encode(audio, encoding or WAV, sample_rate)
+        except AudioDecodeError as exc:
+            raise InvalidSpeechRequestError(str(exc)) from exc
+        usage = self.meter.record(self.synthesizer.provider, org_id, "characters", len(text))
+        return SpokenAudio(data, encoding or WAV, rate, audio.duration_seconds, text, usage)
+
+    def synthesize(self, text: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str) -> SpokenAudio:
+        speaking_rate = speaking_rate or 1.0
+        self._validate(text, encoding, speaking_rate)
+        return self._speak(text, voice, encoding, sample_rate, speaking_rate, org_id)
+
+    def sentences(self, text: str, encoding: int, speaking_rate: float) -> list[str]:
+        """Validate a streaming request and cut it into the sentences it will stream."""
+        self._validate(text, encoding, speaking_rate or 1.0)
+        return split_sentences(text)
+
+    def speak_sentence(self, sentence: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str) -> SpokenAudio:
+        return self._speak(sentence, voice, encoding, sample_rate, speaking_rate or 1.0, org_id)
+
