@@ -75,14 +75,14 @@ def bench_search(sizes: list[int]) -> None:
 
 def bench_ingestion(documents: int) -> list[str]:
     """Chunks per second through extraction, chunking, local embedding and the atomic shard write."""
-    from services.retrieval.embedders.local import LocalEmbedder
+    from services.common.minilm import MiniLMEmbedder
     from services.retrieval.knowledge import KnowledgeBase, UploadedDocument
     from services.retrieval.shard_cache import ShardCache
     from tests.conftest import copy_sample_org
 
     with tempfile.TemporaryDirectory() as data_dir:
         copy_sample_org(Path(data_dir))
-        embedder = LocalEmbedder()
+        embedder = MiniLMEmbedder()
         embedder.load()
         embedder.embed(["warm-up"])
         knowledge = KnowledgeBase(Path(data_dir), embedder, ShardCache(Path(data_dir), 1 << 32), 50_000)

@@ -7,13 +7,14 @@ import sys
 
 import grpc
 
-from services.cli import retrieval_commands
+from services.cli import model_commands, retrieval_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voiceagent", description="Operate a voiceagent deployment.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     retrieval_commands.register(commands)
+    model_commands.register(commands)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -28,3 +29,16 @@ def print_table(headers: list[str], rows: list[list[Any]]) -> None:
     print("  ".join("-" * width for width in widths))
     for row in cells:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+
+
+def add_address_option(parser: argparse.ArgumentParser, service: str, flag: str = "--addr") -> None:
+    parser.add_argument(
+        flag,
+        default=service_address(service),
+        help=f"{service} service host:port (default: ${service.upper()}_ADDR or {service_address(service)})",
+    )
+
+
+def add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None:
+    parser.add_argument("--timeout", type=float, default=timeout, help="deadline in seconds")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")

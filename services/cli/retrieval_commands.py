@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 from tqdm import tqdm
 
-from services.cli.output import print_json, print_table, service_address
+from services.cli.output import add_address_option, add_common_options, print_json, print_table
 from services.common.generated.voiceagent.v1 import retrieval_pb2 as pb
 from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc
 from services.retrieval.ingest import SUPPORTED_EXTENSIONS
@@ -44,11 +44,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_connection_options(parser: argparse.ArgumentParser, timeout: float) -> None:
-    parser.add_argument(
-        "--addr", default=service_address("retrieval"), help="retrieval service host:port (default: $RETRIEVAL_ADDR)"
-    )
-    parser.add_argument("--timeout", type=float, default=timeout, help="deadline in seconds")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    add_address_option(parser, "retrieval")
+    add_common_options(parser, timeout)
 
 
 def collect_documents(paths: list[Path]) -> list[Path]:

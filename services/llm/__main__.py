@@ -1,0 +1,3 @@
+from services.llm.server import main
+
+main()
