@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.polly_server import FakePolly
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_ORG = REPO_ROOT / "data" / "acme"
@@ -27,5 +28,15 @@ def copy_sample_org(data_dir: Path, org_id: str = "acme") -> Path:
 @pytest.fixture
 def fake_openai() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_polly(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePolly]:
+    # boto3 signs requests, so it needs credentials; these only ever reach the local fake.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-access-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-key")
+    server = FakePolly().start()
     yield server
     server.stop()

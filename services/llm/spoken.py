@@ -24,6 +24,6 @@ def to_spoken(text: str, max_sentences: int) -> str:
     """One paragraph of at most `max_sentences` sentences; list items become sentences."""
     text = strip_markup(text)
     items = [line.strip() for line in _LIST_MARKER.sub("", text).splitlines() if line.strip()]
-    items = [item if item[-1] in ".!?" else item + "." for item in items]
+    items = [item if item[-1] in ".!?:;," else item + "." for item in items]
     sentences = _SENTENCE_END.split(" ".join(items))
     return " ".join(sentence for sentence in sentences[:max_sentences] if sentence).strip()

@@ -11,6 +11,8 @@ import hashlib
 import json
 import re
 import threading
+from email.parser import BytesParser
+from email.policy import HTTP
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +37,9 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_with: int | None = None
     server: ThreadingHTTPServer | None = None
+    # What the fake "model" says: the transcription text and the chat reply.
+    transcript: str = "what time do you open on saturday"
+    chat_reply: str = "**Sure!** We open at ten on Saturdays.\n- Closing is at four.\nAnything else?"
 
     @property
     def base_url(self) -> str:
@@ -56,8 +61,30 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def _sse(self, events: list[dict[str, Any]]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for event in events:
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+
+            def _body(self) -> dict[str, Any]:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get_content_type() != "multipart/form-data":
+                    return json.loads(raw or b"{}")
+                header = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
+                message = BytesParser(policy=HTTP).parsebytes(header + raw)
+                fields: dict[str, Any] = {}
+                for part in message.iter_parts():
+                    name = part.get_param("name", header="content-disposition")
+                    payload = part.get_payload(decode=True)
+                    fields[name] = payload if part.get_filename() else payload.decode()
+                return fields
+
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                body = self._body()
                 fake.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                 if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                     self._reply(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
@@ -77,6 +104,32 @@ class FakeOpenAI:
                             "usage": {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0},
                         },
                     )
+                elif self.path == "/v1/audio/transcriptions":
+                    self._reply(200, {"task": "transcribe", "language": "english", "duration": 1.0, "text": fake.transcript})
+                elif self.path == "/v1/chat/completions":
+                    usage = {"prompt_tokens": 120, "completion_tokens": 18, "total_tokens": 138}
+                    if body.get("stream"):
+                        words = fake.chat_reply.split(" ")
+                        chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+                        events = [
+                            {**chunk, "choices": [{"index": 0, "delta": {"content": word + (" " if i < len(words) - 1 else "")}, "finish_reason": None}]}
+                            for i, word in enumerate(words)
+                        ]
+                        events.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                        events.append({**chunk, "choices": [], "usage": usage})
+                        self._sse(events)
+                    else:
+                        self._reply(
+                            200,
+                            {
+                                "id": "chatcmpl-1",
+                                "object": "chat.completion",
+                                "created": 0,
+                                "model": body["model"],
+                                "choices": [{"index": 0, "message": {"role": "assistant", "content": fake.chat_reply}, "finish_reason": "stop"}],
+                                "usage": usage,
+                            },
+                        )
                 else:
                     self._reply(404, {"error": {"message": f"unknown path {self.path}", "type": "invalid_request_error"}})
 

@@ -1,0 +1,73 @@
+"""Live endpointing: where speech starts and ends in a stream of 20 ms frames."""
+
+import numpy as np
+
+from services.stt.endpointing import Endpointer
+
+RATE = 8000
+
+
+def speech(seconds, level=0.3):
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (level * np.sin(2 * np.pi * 300 * t) * (1 + 0.5 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+
+
+def silence(seconds):
+    return np.zeros(int(seconds * RATE), dtype=np.float32)
+
+
+def endpointer(end_silence_ms=600, max_seconds=30.0):
+    return Endpointer(RATE, threshold_dbfs=-40, min_speech_ms=120, end_silence_ms=end_silence_ms, max_utterance_seconds=max_seconds)
+
+
+def feed_in_frames(detector, signal, frame_ms=20):
+    step = RATE * frame_ms // 1000
+    starts, finished = [], []
+    for offset in range(0, len(signal), step):
+        events = detector.feed(signal[offset : offset + step])
+        if events.started_at is not None:
+            starts.append(events.started_at)
+        finished.extend(events.finished)
+    return starts, finished
+
+
+def test_two_utterances_are_found_with_their_times():
+    signal = np.concatenate([silence(0.5), speech(1.0), silence(0.8), speech(0.6), silence(0.8)])
+    starts, finished = feed_in_frames(endpointer(), signal)
+    assert len(starts) == 2 and len(finished) == 2
+    assert abs(starts[0] - 0.3) < 0.05  # includes 200 ms of pre-roll before 0.5 s
+    assert abs(finished[0].end_seconds - 1.5) < 0.05
+    assert abs(starts[1] - 2.1) < 0.05
+    assert 1.0 <= len(finished[0].samples) / RATE <= 1.5
+
+
+def test_a_pause_shorter_than_the_end_silence_does_not_split_an_utterance():
+    signal = np.concatenate([speech(0.8), silence(0.3), speech(0.8), silence(1.0)])
+    _, finished = feed_in_frames(endpointer(end_silence_ms=600), signal)
+    assert len(finished) == 1
+
+
+def test_a_shorter_end_silence_answers_sooner():
+    signal = np.concatenate([speech(0.8), silence(1.0)])
+    _, slow = feed_in_frames(endpointer(end_silence_ms=800), signal)
+    _, fast = feed_in_frames(endpointer(end_silence_ms=200), signal)
+    assert len(slow) == len(fast) == 1
+
+
+def test_a_click_is_not_speech():
+    signal = np.concatenate([silence(0.5), speech(0.06), silence(1.0)])
+    starts, finished = feed_in_frames(endpointer(), signal)
+    assert starts == [] and finished == []
+
+
+def test_a_caller_who_never_pauses_is_cut_at_the_limit():
+    _, finished = feed_in_frames(endpointer(max_seconds=2.0), speech(5.0))
+    assert len(finished) == 2
+    assert all(len(u.samples) / RATE <= 2.3 for u in finished)
+
+
+def test_speech_still_going_at_the_end_is_flushed():
+    detector = endpointer()
+    feed_in_frames(detector, speech(1.0))
+    assert detector.in_speech
+    assert detector.flush() is not None and not detector.in_speech
