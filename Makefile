@@ -4,9 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install protos test test-fast demo bench clean
+# Debian packages the services use: espeak-ng is the fallback voice when Piper cannot load.
+SYSTEM_PACKAGES := espeak-ng
 
-install: $(STAMP)
+.PHONY: install system-packages protos test test-fast demo bench clean
+
+install: $(STAMP) system-packages
+
+system-packages:
+	@missing=""; for package in $(SYSTEM_PACKAGES); do dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing system packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -17,17 +29,17 @@ $(STAMP): pyproject.toml
 protos: $(STAMP)
 	$(PY) scripts/generate_protos.py
 
-test: $(STAMP)
+test: install
 	$(PY) -m pytest -q
 
 # Developers' inner loop: skips the suites that start real processes or build large indexes.
-test-fast: $(STAMP)
+test-fast: install
 	$(PY) -m pytest -q -m 'not slow'
 
-demo: $(STAMP)
+demo: install
 	$(PY) scripts/demo.py
 
-bench: $(STAMP)
+bench: install
 	$(PY) bench/retrieval_bench.py
 
 clean:

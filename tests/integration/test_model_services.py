@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 
@@ -15,7 +19,7 @@ from services.cli.launcher import ServiceProcess
 from services.common import audio
 from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, llm_pb2_grpc, stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
 from services.tts.normalise import normalise_for_speech
-from tests.conftest import copy_sample_org
+from tests.conftest import REPO_ROOT, SAMPLE_ORG, copy_sample_org
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +48,7 @@ def services(tmp_path_factory) -> Iterator[dict[str, ServiceProcess]]:
     copy_sample_org(data_dir)
     logs = tmp_path_factory.mktemp("logs")
     env = {"VOICEAGENT_DATA_DIR": str(data_dir), "STT_MAX_AUDIO_SECONDS": str(MAX_AUDIO_SECONDS)}
-    started = {name: ServiceProcess(name, env, logs / f"{name}.log").start() for name in ("stt", "tts", "llm")}
+    started = {name: ServiceProcess(name, env, logs / f"{name}.log").start() for name in ("stt", "tts", "llm", "retrieval")}
     try:
         for service in started.values():
             service.wait_serving()
@@ -252,3 +256,39 @@ def test_provider_usage_is_exported_by_org(services, stt, tts, llm):
         text = urllib.request.urlopen(services[name].metrics_url, timeout=5).read().decode()
         assert series in text, name
         assert f'voiceagent_provider_request_duration_seconds_count{{provider="local",service="{name}"}}' in text
+
+
+def voiceagent(services, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **{f"{name.upper()}_ADDR": service.address for name, service in services.items()}}
+    env["VOICEAGENT_DATA_DIR"] = str(REPO_ROOT / "data")
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_say_then_transcribe(services, tmp_path):
+    for name in ("question.ulaw", "question.wav", "question.mp3"):
+        spoken = voiceagent(services, "say", "Do you repair electric bikes?", "-o", str(tmp_path / name), "--json")
+        assert spoken.returncode == 0, spoken.stderr
+        assert json.loads(spoken.stdout)["duration_seconds"] > 1.0
+        heard = voiceagent(services, "transcribe", str(tmp_path / name), "--json")
+        assert heard.returncode == 0, heard.stderr
+        assert words(json.loads(heard.stdout)["text"]) == words("Do you repair electric bikes?"), name
+    assert (tmp_path / "question.wav").read_bytes().startswith(b"RIFF")
+
+
+def test_cli_ask_answers_with_sources(services):
+    ingested = voiceagent(services, "ingest", "--org", "acme", str(SAMPLE_ORG / "knowledge"))
+    assert ingested.returncode == 0, ingested.stderr
+    answer = voiceagent(services, "ask", "--org", "acme", "How much does a basic tune-up cost?")
+    assert answer.returncode == 0, answer.stderr
+    assert "75 dollars" in answer.stdout and "sources: price-list.pdf#" in answer.stdout
+    unrelated = json.loads(voiceagent(services, "ask", "--org", "acme", "--json", "Do you sell pizza?").stdout)
+    assert unrelated["fallback"] and unrelated["answer"].startswith("I'm not sure about that one.")
+
+
+def test_cli_reports_bad_audio(services, tmp_path):
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio")
+    result = voiceagent(services, "transcribe", str(junk))
+    assert result.returncode == 2 and "INVALID_ARGUMENT" in result.stderr and "RIFF" in result.stderr

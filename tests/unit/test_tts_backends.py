@@ -1,0 +1,58 @@
+"""The local voices: Piper by default, espeak-ng when Piper cannot load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.tts.backends import FallbackSynthesizer
+from services.tts.backends.base import UnknownVoiceError
+from services.tts.backends.espeak import EspeakSynthesizer
+from services.tts.backends.piper import PiperSynthesizer
+
+
+class BrokenVoice:
+    """A primary voice whose model is missing."""
+
+    provider = "local"
+    default_voice = "broken"
+
+    def load(self) -> None:
+        raise FileNotFoundError("en_US-joe-medium.onnx not found")
+
+    def synthesize(self, text: str, voice: str, speaking_rate: float):
+        raise AssertionError("must not be used after failing to load")
+
+
+def test_espeak_speaks():
+    synthesizer = EspeakSynthesizer()
+    synthesizer.load()
+    speech = synthesizer.synthesize("We open at ten on Saturday.", "", 1.0)
+    assert speech.sample_rate == 22050 and 1.0 < speech.duration_seconds < 4.0
+    assert np.abs(speech.samples).max() > 0.1
+
+
+def test_espeak_refuses_voices_it_does_not_have():
+    synthesizer = EspeakSynthesizer()
+    synthesizer.load()
+    assert synthesizer.synthesize("Hello there.", "en-gb", 1.0).duration_seconds > 0.3
+    with pytest.raises(UnknownVoiceError, match="no-such-voice"):
+        synthesizer.synthesize("Hello.", "no-such-voice", 1.0)
+
+
+def test_when_piper_cannot_load_espeak_takes_over(caplog):
+    synthesizer = FallbackSynthesizer(BrokenVoice(), EspeakSynthesizer())
+    synthesizer.load()
+    assert isinstance(synthesizer.active, EspeakSynthesizer) and synthesizer.default_voice == "en-us"
+    assert synthesizer.synthesize("Thanks for calling.", "", 1.0).duration_seconds > 0.5
+    assert any(record.getMessage() == "tts.primary_unavailable" for record in caplog.records)
+
+
+def test_piper_speaks_faster_when_asked_and_refuses_unknown_voices():
+    synthesizer = PiperSynthesizer()
+    synthesizer.load()
+    normal = synthesizer.synthesize("We open at ten on Saturday.", "", 1.0)
+    fast = synthesizer.synthesize("We open at ten on Saturday.", "en_US-joe-medium", 1.5)
+    assert normal.sample_rate == 22050 and fast.duration_seconds < normal.duration_seconds * 0.85
+    with pytest.raises(UnknownVoiceError):
+        synthesizer.synthesize("Hello.", "en_GB-alba-medium", 1.0)
