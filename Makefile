@@ -40,6 +40,7 @@ demo: install
 	$(PY) scripts/demo.py
 
 bench: install
+	$(PY) bench/model_bench.py
 	$(PY) bench/retrieval_bench.py
 
 clean:
