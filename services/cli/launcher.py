@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -30,10 +31,17 @@ def free_port() -> int:
 class ServiceProcess:
     """One `python -m services.<name>` child process with its own ports and log file."""
 
-    def __init__(self, name: str, env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        grpc_port: int | None = None,
+        metrics_port: int | None = None,
+    ) -> None:
         self.name = name
-        self.grpc_port = free_port()
-        self.metrics_port = free_port()
+        self.grpc_port = grpc_port or free_port()
+        self.metrics_port = metrics_port or free_port()
         self.log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"voiceagent-{name}-{self.grpc_port}.log"
         prefix = name.upper()
         self.env = {
@@ -84,6 +92,9 @@ class ServiceProcess:
                 time.sleep(0.2)
         raise TimeoutError(f"{self.name} did not become healthy within {timeout:.0f}s:\n{self.log_tail()}")
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def signal(self, signum: int) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signum)
@@ -103,3 +114,35 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+class GatewayProcess(ServiceProcess):
+    """The HTTP gateway: one port for webhooks, audio, health and metrics."""
+
+    def __init__(self, env: dict[str, str] | None = None, log_path: Path | None = None, http_port: int | None = None) -> None:
+        super().__init__("gateway", env, log_path, grpc_port=http_port)
+        for key in ("GATEWAY_GRPC_HOST", "GATEWAY_GRPC_PORT", "GATEWAY_METRICS_PORT"):
+            self.env.pop(key, None)
+        self.env.update({"GATEWAY_HTTP_HOST": "127.0.0.1", "GATEWAY_HTTP_PORT": str(self.grpc_port), **(env or {})})
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.address}/metrics"
+
+    def wait_serving(self, timeout: float = 60.0) -> "GatewayProcess":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.address}/healthz", timeout=1) as reply:
+                    if reply.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"gateway did not start within {timeout:.0f}s:\n{self.log_tail()}")

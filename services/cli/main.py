@@ -7,7 +7,7 @@ import sys
 
 import grpc
 
-from services.cli import model_commands, retrieval_commands
+from services.cli import call_commands, model_commands, retrieval_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     retrieval_commands.register(commands)
     model_commands.register(commands)
+    call_commands.register(commands)
     return parser
 
 

@@ -11,6 +11,8 @@ import json
 import re
 from pathlib import Path
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -44,6 +46,11 @@ class OrgConfig(BaseModel):
     chunk_size: int = Field(default=500, ge=100, le=10_000)
     chunk_overlap: int = Field(default=50, ge=0)
     max_turns: int = Field(default=20, ge=1, le=200)
+    # How the gateway speaks: "play" our tts audio, or "say" through Twilio's own <Say> (no audio hop).
+    speech_mode: Literal["play", "say"] = "play"
+    # Voice for <Say> (and the fallback when our tts is down), e.g. Twilio's "Polly.Joanna".
+    twilio_voice: str = "Polly.Joanna"
+    goodbye_message: str = "Thanks for calling. Goodbye!"
 
     @field_validator("org_id")
     @classmethod

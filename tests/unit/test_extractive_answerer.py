@@ -9,7 +9,8 @@ import pytest
 from services.common.generated.voiceagent.v1 import llm_pb2
 from services.common.minilm import MiniLMEmbedder
 from services.llm.backends.base import GenerationOptions
-from services.llm.backends.extractive import ExtractiveAnswerer, candidate_sentences
+from services.common.sentences import candidate_sentences
+from services.llm.backends.extractive import ExtractiveAnswerer
 from services.retrieval.ingest import chunk_text, extract_text
 from tests.conftest import SAMPLE_ORG
 
@@ -83,7 +84,7 @@ def test_never_says_anything_that_is_not_in_the_context(answerer, embedder, samp
         if answer.fallback:
             assert answer.text == FALLBACK
             continue
-        sentences = [s.text for s in candidate_sentences(context)]
+        sentences = [s.text for s in candidate_sentences((c.text, c.chunk_id) for c in context)]
         spoken = answer.text
         for sentence in sorted(sentences, key=len, reverse=True):
             spoken = spoken.replace(sentence, "")
@@ -108,5 +109,5 @@ def test_no_context_means_fallback(answerer):
 
 
 def test_chunk_overlap_fragments_and_headings_are_never_spoken():
-    context = [llm_pb2.ContextChunk(text="is 4:30 pm on weekdays.\n\nOpening hours\n\nWe open at nine every day.", chunk_id="c#1")]
-    assert [c.text for c in candidate_sentences(context)] == ["We open at nine every day."]
+    passage = ("is 4:30 pm on weekdays.\n\nOpening hours\n\nWe open at nine every day.", "c#1")
+    assert [c.text for c in candidate_sentences([passage])] == ["We open at nine every day."]

@@ -9,24 +9,15 @@ similar enough, the caller hears the org's fallback instead of a guess.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from services.common.generated.voiceagent.v1 import llm_pb2
 from services.common.minilm import MiniLMEmbedder
+from services.common.sentences import candidate_sentences, content_words, split_sentences
 from services.llm.backends.base import Answer, GenerationOptions, StreamPiece
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_WORD = re.compile(r"[a-z0-9]+")
-_STOPWORDS = frozenset(
-    "a an the and or but if of to in on at by for with from about as is are was were be been being do does did "
-    "i you he she it we they me my your our their this that these those what which who whom when where why how "
-    "can could would should will shall may might must have has had there here please tell know want like just "
-    "any some much many so than then too very also not no yes hi hello thanks thank".split()
-)
 # Weight of shared content words next to semantic similarity: enough to break near-ties toward the sentence
 # that names what was asked ("Saturday"), too little to make an unrelated sentence pass the threshold.
 _LEXICAL_WEIGHT = 0.15
@@ -35,41 +26,6 @@ _SECOND_SENTENCE_MARGIN = 0.08
 _MAX_ANSWER_WORDS = 55
 # A follow-up this short ("and on Sunday?") is read together with the caller's previous question.
 _FOLLOW_UP_CONTENT_WORDS = 2
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    text: str
-    chunk_id: str
-
-
-def _stem(word: str) -> str:
-    """Crude suffix stripping: enough to match "parking" with "park" and "bookings" with "booking"."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str) -> set[str]:
-    return {_stem(word) for word in _WORD.findall(text.lower()) if word not in _STOPWORDS}
-
-
-def candidate_sentences(context: list[llm_pb2.ContextChunk]) -> list[_Candidate]:
-    """Whole sentences of the context: no headings, no fragments cut by chunk overlap, no repeats."""
-    seen: set[str] = set()
-    candidates = []
-    for chunk in context:
-        for paragraph in chunk.text.split("\n\n"):
-            for sentence in _SENTENCE_END.split(paragraph.strip()):
-                sentence = " ".join(sentence.split())
-                if len(sentence.split()) < 4 or not (sentence[0].isupper() or sentence[0].isdigit()):
-                    continue
-                if sentence[-1] not in ".!?" or sentence in seen:
-                    continue
-                seen.add(sentence)
-                candidates.append(_Candidate(sentence, chunk.chunk_id))
-    return candidates
 
 
 class ExtractiveAnswerer:
@@ -93,7 +49,7 @@ class ExtractiveAnswerer:
 
     def generate(self, request: llm_pb2.GenerateRequest, options: GenerationOptions) -> Answer:
         query = self._query(request)
-        candidates = candidate_sentences(list(request.context))
+        candidates = candidate_sentences((chunk.text, chunk.chunk_id) for chunk in request.context)
         prompt_words = len(query.split()) + sum(len(c.text.split()) for c in candidates)
         if not candidates:
             return Answer(options.fallback, fallback=True, prompt_tokens=prompt_words)
@@ -120,6 +76,6 @@ class ExtractiveAnswerer:
 
     def stream(self, request: llm_pb2.GenerateRequest, options: GenerationOptions) -> Iterator[StreamPiece]:
         answer = self.generate(request, options)
-        for sentence in _SENTENCE_END.split(answer.text):
+        for sentence in split_sentences(answer.text):
             yield StreamPiece(text=sentence + " ")
         yield StreamPiece(answer=answer)

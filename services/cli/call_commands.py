@@ -1,0 +1,169 @@
+"""`voiceagent up` (all five services locally) and `voiceagent call` (a simulated Twilio call)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from services.cli.call_simulator import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, RecordingServer, TwilioSimulator
+from services.cli.launcher import REPO_ROOT, GatewayProcess, ServiceProcess
+from services.cli.output import add_address_option, print_json, print_table
+from services.common import audio
+from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
+from services.common.orgs import load_org_config
+from services.common.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS
+
+MODEL_SERVICES = ("retrieval", "stt", "llm", "tts")
+DEFAULT_RECORDING_PORT = 8089
+
+
+def _recording_port() -> int:
+    return int(os.environ.get("VOICEAGENT_CALL_RECORDING_PORT", DEFAULT_RECORDING_PORT))
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    up = commands.add_parser("up", help="start all five services locally and keep them running until Ctrl-C")
+    up.add_argument("--log-dir", type=Path, default=REPO_ROOT / "out", help="where each service's log goes")
+    up.add_argument("--json", action="store_true", help="print the addresses as JSON")
+    up.set_defaults(run=run_up)
+
+    call = commands.add_parser("call", help="a simulated phone call through the gateway, driven as Twilio drives it")
+    call.add_argument("--org", required=True)
+    call.add_argument("--say", action="append", default=[], metavar="TEXT", help="what the caller says in a turn (repeatable)")
+    call.add_argument("--wav", action="append", default=[], type=Path, metavar="FILE", help="a caller turn from a WAV file (repeatable)")
+    call.add_argument("--turns", type=int, default=0, help="take only the first N caller turns")
+    call.add_argument("--to", default="", help="dialled number (default: the org's first phone number)")
+    call.add_argument("--caller", default="+15555550123", help="the caller's number")
+    call.add_argument("--gateway-url", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"))
+    add_address_option(call, "tts", "--tts-addr")
+    call.add_argument("-o", "--output-dir", type=Path, default=REPO_ROOT / "out", help="where answer audio is written")
+    call.add_argument("--json", action="store_true")
+    call.set_defaults(run=run_call)
+
+
+def local_gateway_env(recording_port: int) -> dict[str, str]:
+    """Local simulation: trust the simulator's recording server and expose per-turn details."""
+    return {
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_AUTH_TOKEN),
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID),
+        "RECORDING_URL_ALLOWLIST": f"https://api.twilio.com/,http://127.0.0.1:{recording_port}/",
+        "GATEWAY_ALLOW_INSECURE_RECORDING_URLS": "true",
+        "GATEWAY_TURN_DETAILS_HEADER": "true",
+    }
+
+
+def run_up(args: argparse.Namespace) -> int:
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    env = {"VOICEAGENT_DATA_DIR": os.environ.get("VOICEAGENT_DATA_DIR", str(REPO_ROOT / "data"))}
+    services: list[ServiceProcess] = [
+        ServiceProcess(name, env, args.log_dir / f"{name}.log", DEFAULT_GRPC_PORTS[name], DEFAULT_METRICS_PORTS[name])
+        for name in MODEL_SERVICES
+    ]
+    addresses = {f"{s.name.upper()}_ADDR": s.address for s in services}
+    gateway_env = {**env, **addresses, **local_gateway_env(_recording_port())}
+    services.append(GatewayProcess(gateway_env, args.log_dir / "gateway.log", http_port=int(os.environ.get("GATEWAY_HTTP_PORT", 8000))))
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for service in services:
+            service.start()
+        for service in services:
+            service.wait_serving()
+        rows = [[s.name, s.address, s.metrics_url, str(s.log_path)] for s in services]
+        if args.json:
+            print_json({row[0]: {"address": row[1], "metrics": row[2], "log": row[3]} for row in rows})
+        else:
+            print_table(["service", "address", "metrics", "log"], rows)
+            print("\nall services are up (local simulation settings: the gateway trusts the call simulator). Ctrl-C stops them.", flush=True)
+        while not stopping:
+            dead = [s.name for s in services if not s.alive()]
+            if dead:
+                print(f"error: {', '.join(dead)} stopped unexpectedly; see {args.log_dir}", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        for service in reversed(services):
+            service.stop()
+        if not args.json:
+            print("stopped", flush=True)
+
+
+def _caller_audio(args: argparse.Namespace) -> list[bytes]:
+    turns = [path.read_bytes() for path in args.wav]
+    if args.say:
+        with grpc.insecure_channel(args.tts_addr) as channel:
+            stub = tts_pb2_grpc.TextToSpeechStub(channel)
+            telephone = common_pb2.AudioFormat(encoding=audio.WAV, sample_rate_hz=8000)
+            turns += [stub.Synthesize(tts_pb2.SynthesizeRequest(text=text, format=telephone), timeout=60).audio for text in args.say]
+    if args.turns:
+        if args.turns > len(turns):
+            raise SystemExit(f"error: --turns {args.turns} but only {len(turns)} caller turns were given")
+        turns = turns[: args.turns]
+    if not turns:
+        raise SystemExit("error: give the caller something to say with --say TEXT or --wav FILE")
+    return turns
+
+
+def run_call(args: argparse.Namespace) -> int:
+    to = args.to or load_org_config(Path(os.environ.get("VOICEAGENT_DATA_DIR", REPO_ROOT / "data")), args.org).phone_numbers[0]
+    turns = _caller_audio(args)
+    token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_AUTH_TOKEN)
+    account = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID)
+    recordings = RecordingServer(account, token, _recording_port())
+    try:
+        reports = TwilioSimulator(args.gateway_url, token, account, recordings).call(to, args.caller, turns)
+    finally:
+        recordings.close()
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for report in reports:
+        written = []
+        for index, clip in enumerate(report.audio):
+            path = args.output_dir / f"call-turn-{report.number}{'' if index == 0 else f'-{index}'}.wav"
+            path.write_bytes(clip)
+            written.append(str(path))
+        summary.append(
+            {
+                "turn": report.number,
+                "caller": report.details.get("transcript", ""),
+                "agent": report.details.get("answer") or " ".join(report.twiml.says) or "(audio)",
+                "sources": report.details.get("sources", []),
+                "stage_ms": report.details.get("stage_ms", {}),
+                "fallbacks": report.details.get("fallbacks", []),
+                "hangup": report.twiml.hangup,
+                "audio": written,
+                "webhook_seconds": round(report.seconds, 3),
+            }
+        )
+    if args.json:
+        print_json({"org": args.org, "to": to, "turns": summary})
+        return 0
+    for turn in summary:
+        print(f"\n--- {'greeting' if turn['turn'] == 0 else 'turn ' + str(turn['turn'])} ---")
+        if turn["caller"]:
+            print(f"caller: {turn['caller']}")
+        print(f"agent:  {turn['agent']}")
+        if turn["sources"]:
+            print(f"sources: {', '.join(turn['sources'])}")
+        if turn["stage_ms"]:
+            print("latency ms: " + ", ".join(f"{stage} {ms:.0f}" for stage, ms in turn["stage_ms"].items()))
+        if turn["fallbacks"]:
+            print(f"fallbacks: {', '.join(turn['fallbacks'])}")
+        if turn["audio"]:
+            print(f"audio: {', '.join(turn['audio'])}")
+        if turn["hangup"]:
+            print("(the agent hung up)")
+    return 0

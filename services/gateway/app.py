@@ -1,0 +1,203 @@
+"""The FastAPI app Twilio talks to: webhooks, signed answer audio, health and metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.common.logs import call_sid_var, get_logger, org_id_var
+from services.gateway import twiml
+from services.gateway.audio_urls import AudioCache, AudioUrlSigner, InvalidAudioUrlError
+from services.gateway.clients import ServiceClients
+from services.gateway.config import GatewaySettings
+from services.gateway.metrics import ACTIVE_CALLS, CALLS, TURNS, WEBHOOKS_REJECTED
+from services.gateway.orgs import OrgDirectory
+from services.gateway.security import RecordingDownloader, SignatureVerifier, public_url
+from services.gateway.sessions import CallSession, MemorySessionStore, RateLimiter, RedisSessionStore, SessionStore
+from services.gateway.turn import Speech, TurnOrchestrator, Voice
+
+log = get_logger(__name__)
+TWIML = "application/xml"
+FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+@dataclass
+class Gateway:
+    settings: GatewaySettings
+    orgs: OrgDirectory
+    store: SessionStore
+    limiter: RateLimiter
+    verifier: SignatureVerifier
+    clients: ServiceClients
+    voice: Voice
+    turns: TurnOrchestrator
+    http: httpx.AsyncClient
+
+
+def twiml_response(body: str, details: dict | None = None) -> Response:
+    headers = {"X-Voiceagent-Turn": json.dumps(details)} if details is not None else None
+    return Response(content=body, media_type=TWIML, headers=headers)
+
+
+def base_url(request: Request, settings: GatewaySettings) -> str:
+    """Where Twilio reaches us: the public URL of this request without its path."""
+    url = public_url(request, settings)
+    return url[: len(url) - len(request.url.path) - (len(request.url.query) + 1 if request.url.query else 0)]
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store: SessionStore = (
+            RedisSessionStore(settings.redis_url, settings.session_ttl_seconds)
+            if settings.redis_url
+            else MemorySessionStore(settings.session_ttl_seconds)
+        )
+        http = httpx.AsyncClient()
+        clients = ServiceClients(settings)
+        signer = AudioUrlSigner(settings.audio_signing_key or settings.twilio_auth_token)
+        voice = Voice(clients, signer, AudioCache(settings.audio_cache_entries), settings)
+        app.state.gateway = Gateway(
+            settings=settings,
+            orgs=OrgDirectory(settings.data_dir),
+            store=store,
+            limiter=RateLimiter(store, settings.rate_window_seconds),
+            verifier=SignatureVerifier(settings),
+            clients=clients,
+            voice=voice,
+            turns=TurnOrchestrator(clients, RecordingDownloader(settings, http), voice, settings),
+            http=http,
+        )
+        if settings.insecure_skip_signature:
+            log.warning("gateway.signatures_disabled", detail="GATEWAY_INSECURE_SKIP_SIGNATURE is on: anyone can drive calls")
+        elif not settings.twilio_auth_token:
+            log.warning("gateway.no_auth_token", detail="TWILIO_AUTH_TOKEN is empty: every webhook will be refused")
+        log.info("gateway.started", sessions="redis" if settings.redis_url else "memory")
+        yield
+        await clients.close()
+        await http.aclose()
+
+    app = FastAPI(title="voiceagent gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    def gateway(request: Request) -> Gateway:
+        return request.app.state.gateway
+
+    async def twilio_params(request: Request, gw: Gateway = Depends(gateway)) -> dict[str, str]:
+        """The webhook's form fields, after checking Twilio signed exactly this request."""
+        params = {key: str(value) for key, value in (await request.form()).items()}
+        call_sid_var.set(params.get("CallSid", ""))
+        if not gw.verifier.is_valid(request, params):
+            reason = "missing" if "x-twilio-signature" not in request.headers else "invalid"
+            WEBHOOKS_REJECTED.labels(reason).inc()
+            log.warning("webhook.rejected", reason=reason, path=request.url.path, caller=params.get("From", ""))
+            raise HTTPException(status_code=403, detail="invalid Twilio signature")
+        return params
+
+    @app.exception_handler(Exception)
+    async def never_fail_a_call(request: Request, error: Exception) -> Response:
+        # Twilio turns an HTTP 500 into an "application error" message and drops the caller: say something instead.
+        log.exception("gateway.unhandled", path=request.url.path)
+        if request.url.path.startswith("/voice/"):
+            return twiml_response(twiml.speak_and_hang_up(Speech(twiml.TROUBLE)))
+        return PlainTextResponse("internal error", status_code=500)
+
+    @app.post("/voice/inbound")
+    async def inbound(request: Request, params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
+        org = gw.orgs.for_number(params.get("To", ""))
+        caller = params.get("From", "")
+        if org is None:
+            CALLS.labels("unknown", "unknown_number").inc()
+            log.warning("call.unknown_number", dialled=params.get("To", ""), caller=caller)
+            return twiml_response(twiml.speak_and_hang_up(Speech(twiml.UNKNOWN_NUMBER)))
+        org_id_var.set(org.org_id)
+        label = gw.orgs.label(org.org_id)
+        if not await gw.limiter.allow("calls", caller, gw.settings.calls_per_window):
+            CALLS.labels(label, "rate_limited").inc()
+            log.warning("call.rate_limited", caller=caller)
+            return twiml_response(twiml.speak_and_hang_up(Speech(twiml.RATE_LIMITED), voice=org.twilio_voice))
+        session = CallSession(call_sid=params.get("CallSid", ""), org_id=org.org_id)
+        await gw.store.put(session)
+        ACTIVE_CALLS.inc()
+        log.info("call.started", caller=caller)
+        greeting = await gw.voice.speech(org, org.greeting, session.call_sid)
+        details = {"answer": org.greeting} if gw.settings.turn_details_header else None
+        return twiml_response(twiml.speak_and_listen(greeting, org, base_url(request, gw.settings), gw.settings), details)
+
+    @app.post("/voice/recording-callback")
+    async def recording_callback(request: Request, params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
+        call_sid = params.get("CallSid", "")
+        session = await gw.store.get(call_sid)
+        org = gw.orgs.by_id(session.org_id) if session else gw.orgs.for_number(params.get("To", ""))
+        if org is None:
+            return twiml_response(twiml.speak_and_hang_up(Speech(twiml.UNKNOWN_NUMBER)))
+        org_id_var.set(org.org_id)
+        label = gw.orgs.label(org.org_id)
+        if session is None:
+            # Another replica took the call before sessions were shared, or the session expired: carry on fresh.
+            session = CallSession(call_sid=call_sid, org_id=org.org_id)
+        if not await gw.limiter.allow("turns", params.get("From", ""), gw.settings.turns_per_window):
+            TURNS.labels(label, "rate_limited").inc()
+            return twiml_response(twiml.speak_and_hang_up(Speech(twiml.RATE_LIMITED), voice=org.twilio_voice))
+        result = await gw.turns.run(org, label, session, params.get("RecordingUrl", ""))
+        TURNS.labels(label, result.outcome).inc()
+        await gw.store.put(session)
+        base = base_url(request, gw.settings)
+        body = (
+            twiml.speak_and_hang_up(result.speech, base, org.twilio_voice)
+            if result.end_call
+            else twiml.speak_and_listen(result.speech, org, base, gw.settings)
+        )
+        details = None
+        if gw.settings.turn_details_header:
+            details = {
+                "transcript": result.transcript, "answer": result.speech.text, "sources": result.sources,
+                "stage_ms": result.stage_ms, "fallbacks": result.fallbacks, "outcome": result.outcome,
+            }
+        return twiml_response(body, details)
+
+    @app.post("/voice/status")
+    async def status(params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
+        call_status = params.get("CallStatus", "")
+        if call_status in FINAL_STATUSES:
+            session = await gw.store.delete(params.get("CallSid", ""))
+            if session is not None:
+                ACTIVE_CALLS.dec()
+                CALLS.labels(gw.orgs.label(session.org_id), call_status).inc()
+                log.info("call.ended", status=call_status, turns=session.turns)
+        return Response(status_code=204)
+
+    @app.get("/audio/{digest}.wav")
+    async def answer_audio(digest: str, p: str, s: str, gw: Gateway = Depends(gateway)) -> Response:
+        try:
+            org_id, voice, text = gw.voice.signer.verify(digest, p, s)
+        except InvalidAudioUrlError as error:
+            raise HTTPException(status_code=403, detail=str(error)) from error
+        audio = gw.voice.cache.get(digest)
+        if audio is None:
+            # Synthesised on another replica: what to say is in the signed URL, so say it again.
+            audio = await gw.voice.synthesise(org_id, voice, text, call_sid="")
+            gw.voice.cache.put(digest, audio)
+        return Response(content=audio, media_type="audio/wav", headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(gw: Gateway = Depends(gateway)) -> JSONResponse:
+        services = await gw.clients.readiness()
+        ready = all(services.values())
+        return JSONResponse({"ready": ready, "services": services}, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,62 @@
+"""The gateway's view of the four services: one channel each, deadlines on every call, safe retries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.generated.voiceagent.v1 import llm_pb2_grpc, retrieval_pb2_grpc, stt_pb2_grpc, tts_pb2_grpc
+from services.gateway.config import GatewaySettings
+
+SERVICE_NAMES = {
+    "stt": "voiceagent.v1.SpeechToText",
+    "retrieval": "voiceagent.v1.Retrieval",
+    "llm": "voiceagent.v1.Generation",
+    "tts": "voiceagent.v1.TextToSpeech",
+}
+
+
+class ServiceClients:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.channels = {
+            "stt": grpc.aio.insecure_channel(settings.stt_addr),
+            "retrieval": grpc.aio.insecure_channel(settings.retrieval_addr),
+            "llm": grpc.aio.insecure_channel(settings.llm_addr),
+            "tts": grpc.aio.insecure_channel(settings.tts_addr),
+        }
+        self.stt = stt_pb2_grpc.SpeechToTextStub(self.channels["stt"])
+        self.retrieval = retrieval_pb2_grpc.RetrievalStub(self.channels["retrieval"])
+        self.llm = llm_pb2_grpc.GenerationStub(self.channels["llm"])
+        self.tts = tts_pb2_grpc.TextToSpeechStub(self.channels["tts"])
+
+    async def call(
+        self, method: Callable[..., Awaitable[Any]], request: Any, timeout: float, call_sid: str, attempts: int = 2
+    ) -> Any:
+        """Every call the gateway makes is a read (transcribe, search, generate, synthesise), so a call
+        refused with UNAVAILABLE (a restarting pod) is retried once within the same stage deadline."""
+        for attempt in range(attempts):
+            try:
+                return await method(request, timeout=timeout / attempts, metadata=[("x-call-sid", call_sid)])
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def readiness(self) -> dict[str, bool]:
+        status = {}
+        for name, channel in self.channels.items():
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=SERVICE_NAMES[name]), timeout=1.0
+                )
+                status[name] = reply.status == health_pb2.HealthCheckResponse.SERVING
+            except grpc.aio.AioRpcError:
+                status[name] = False
+        return status
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()

@@ -1,0 +1,68 @@
+"""Gateway settings. Names of DESIGN section 9 (TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL,
+RECORDING_URL_ALLOWLIST, REDIS_URL, <NAME>_ADDR) are kept exactly; the rest are prefixed `GATEWAY_`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import default_address
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", populate_by_name=True)
+
+    http_host: str = "0.0.0.0"
+    http_port: int = 8000
+    data_dir: Path = Field(default=Path("data"), validation_alias="VOICEAGENT_DATA_DIR")
+    log_level: str = Field(default="INFO", validation_alias="VOICEAGENT_LOG_LEVEL")
+
+    twilio_auth_token: str = Field(default="", validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_account_sid: str = Field(default="", validation_alias="TWILIO_ACCOUNT_SID")
+    # The URL Twilio calls, when the gateway sits behind a proxy or tunnel.
+    public_base_url: str = Field(default="", validation_alias="PUBLIC_BASE_URL")
+    # Honour X-Forwarded-Proto/Host when rebuilding the signed URL: only behind a proxy you control.
+    trust_proxy_headers: bool = False
+    # Development only: accept webhooks without a valid X-Twilio-Signature (logged loudly at start-up).
+    insecure_skip_signature: bool = False
+
+    recording_url_allowlist: str = Field(default="https://api.twilio.com/", validation_alias="RECORDING_URL_ALLOWLIST")
+    # Tests and local simulation only: allow http:// prefixes in the allowlist.
+    allow_insecure_recording_urls: bool = False
+    recording_max_bytes: int = 10 * 1024 * 1024
+    download_timeout_seconds: float = 10.0
+    # Twilio may answer 404 for a moment after the callback, while it stores the recording.
+    download_attempts: int = Field(default=4, ge=1, le=10)
+    download_retry_seconds: float = 0.5
+
+    redis_url: str = Field(default="", validation_alias="REDIS_URL")
+    session_ttl_seconds: int = 4 * 3600
+
+    stt_addr: str = Field(default=default_address("stt"), validation_alias="STT_ADDR")
+    retrieval_addr: str = Field(default=default_address("retrieval"), validation_alias="RETRIEVAL_ADDR")
+    llm_addr: str = Field(default=default_address("llm"), validation_alias="LLM_ADDR")
+    tts_addr: str = Field(default=default_address("tts"), validation_alias="TTS_ADDR")
+    stt_timeout_seconds: float = 15.0
+    retrieval_timeout_seconds: float = 3.0
+    llm_timeout_seconds: float = 10.0
+    tts_timeout_seconds: float = 10.0
+
+    # Signs /audio URLs; defaults to the Twilio auth token so replicas agree without extra config.
+    audio_signing_key: str = ""
+    audio_cache_entries: int = 512
+
+    calls_per_window: int = Field(default=10, ge=1)
+    turns_per_window: int = Field(default=120, ge=1)
+    rate_window_seconds: int = Field(default=3600, ge=1)
+
+    # Adds an X-Voiceagent-Turn header (transcript, answer, stage latency) for the local simulator only:
+    # it carries what the caller said, so it stays off in production.
+    turn_details_header: bool = False
+
+    record_timeout_seconds: int = Field(default=2, ge=1, le=10)
+    record_max_length_seconds: int = Field(default=30, ge=5, le=600)
+
+    def allowed_recording_prefixes(self) -> list[str]:
+        return [prefix.strip() for prefix in self.recording_url_allowlist.split(",") if prefix.strip()]

@@ -1,0 +1,22 @@
+"""Starts the gateway: `python -m services.gateway` (uvicorn on GATEWAY_HTTP_PORT)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from services.common.logs import configure_logging
+from services.gateway.app import create_app
+from services.gateway.config import GatewaySettings
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # keep our JSON logs
+        timeout_graceful_shutdown=10,
+        proxy_headers=False,
+    )

@@ -1,0 +1,211 @@
+"""One turn of a call: recording in, spoken answer out, with a spoken fallback for every failure.
+
+The caller must always hear something sensible: a failed stage changes what
+is said, never whether something is said.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import grpc
+
+from services.common import audio
+from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, retrieval_pb2, stt_pb2, tts_pb2
+from services.common.logs import get_logger
+from services.common.orgs import OrgConfig
+from services.common.sentences import best_overlap_sentence, content_words
+from services.gateway.audio_urls import AudioCache, AudioUrlSigner
+from services.gateway.clients import ServiceClients
+from services.gateway.config import GatewaySettings
+from services.gateway.metrics import FALLBACKS, STAGE_SECONDS
+from services.gateway.security import RecordingDownloader, RecordingRefusedError, RecordingUnavailableError
+from services.gateway.sessions import CallSession
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+NOT_HEARD = "Sorry, I didn't catch that. Could you say it again?"
+GOODBYE_PHRASES = re.compile(
+    r"\b(good ?bye|bye( bye)?|that'?s all|that is all|no,? thanks?( you)?|nothing else|i'?m done|hang up)\b", re.IGNORECASE
+)
+# Telephone audio for <Play>: 8 kHz WAV is what the call carries anyway, and small to serve.
+PLAY_FORMAT = common_pb2.AudioFormat(encoding=audio.WAV, sample_rate_hz=8000)
+# A follow-up this short ("and on Sundays?") is searched together with the caller's previous question.
+FOLLOW_UP_CONTENT_WORDS = 2
+
+
+@dataclass
+class Speech:
+    text: str
+    # Signed /audio path for <Play>; None means <Say> the text.
+    audio_path: str | None = None
+
+
+@dataclass
+class TurnResult:
+    speech: Speech
+    end_call: bool = False
+    transcript: str = ""
+    sources: list[str] = field(default_factory=list)
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    fallbacks: list[str] = field(default_factory=list)
+    outcome: str = "answered"
+
+
+class StageClock:
+    """Times each stage into the per-stage histogram and the turn's own record."""
+
+    def __init__(self, org_label: str) -> None:
+        self.org_label = org_label
+        self.stage_ms: dict[str, float] = {}
+
+    async def run(self, stage: str, work: Awaitable[T]) -> T:
+        started = time.perf_counter()
+        try:
+            return await work
+        finally:
+            elapsed = time.perf_counter() - started
+            self.stage_ms[stage] = round(elapsed * 1000, 1)
+            STAGE_SECONDS.labels(stage, self.org_label).observe(elapsed)
+
+
+class Voice:
+    """Turns text into what the gateway tells Twilio to speak, per the org's speech mode."""
+
+    def __init__(self, clients: ServiceClients, signer: AudioUrlSigner, cache: AudioCache, settings: GatewaySettings) -> None:
+        self.clients = clients
+        self.signer = signer
+        self.cache = cache
+        self.settings = settings
+
+    async def synthesise(self, org_id: str, voice: str, text: str, call_sid: str) -> bytes:
+        request = tts_pb2.SynthesizeRequest(org_id=org_id, text=text, voice=voice, format=PLAY_FORMAT)
+        response = await self.clients.call(self.clients.tts.Synthesize, request, self.settings.tts_timeout_seconds, call_sid)
+        return response.audio
+
+    async def speech(self, org: OrgConfig, text: str, call_sid: str, clock: StageClock | None = None, fallbacks: list[str] | None = None) -> Speech:
+        if org.speech_mode == "say":
+            return Speech(text)
+        digest = self.signer.digest(org.org_id, org.voice, text)
+        if self.cache.get(digest) is None:
+            try:
+                work = self.synthesise(org.org_id, org.voice, text, call_sid)
+                audio_bytes = await (clock.run("tts", work) if clock else work)
+            except grpc.aio.AioRpcError as error:
+                reason = error.code().name
+                FALLBACKS.labels("tts", reason).inc()
+                log.warning("turn.tts_failed", reason=reason, fallback="say")
+                if fallbacks is not None:
+                    fallbacks.append(f"tts:{reason}")
+                return Speech(text)
+            self.cache.put(digest, audio_bytes)
+        return Speech(text, self.signer.path(org.org_id, org.voice, text))
+
+
+class TurnOrchestrator:
+    def __init__(self, clients: ServiceClients, downloader: RecordingDownloader, voice: Voice, settings: GatewaySettings) -> None:
+        self.clients = clients
+        self.downloader = downloader
+        self.voice = voice
+        self.settings = settings
+
+    async def run(self, org: OrgConfig, org_label: str, session: CallSession, recording_url: str) -> TurnResult:
+        clock = StageClock(org_label)
+        fallbacks: list[str] = []
+        started = time.perf_counter()
+        result = await self._answer(org, session, recording_url, clock, fallbacks)
+        if not result.end_call and session.turns >= org.max_turns:
+            result.speech.text = f"{result.speech.text} {org.goodbye_message}"
+            result.speech.audio_path = None
+            result.end_call, result.outcome = True, "turn_limit"
+        if result.speech.audio_path is None and org.speech_mode == "play":
+            result.speech = await self.voice.speech(org, result.speech.text, session.call_sid, clock, fallbacks)
+        elapsed = time.perf_counter() - started
+        STAGE_SECONDS.labels("turn", org_label).observe(elapsed)
+        clock.stage_ms["turn"] = round(elapsed * 1000, 1)
+        result.stage_ms, result.fallbacks = clock.stage_ms, fallbacks
+        log.info("turn.done", org_id=org.org_id, outcome=result.outcome, stages_ms=clock.stage_ms, fallbacks=fallbacks, turn=session.turns)
+        return result
+
+    def _fallback(self, fallbacks: list[str], stage: str, reason: str) -> None:
+        FALLBACKS.labels(stage, reason).inc()
+        fallbacks.append(f"{stage}:{reason}")
+        log.warning("turn.fallback", stage=stage, reason=reason)
+
+    def _not_heard(self, org: OrgConfig, session: CallSession) -> TurnResult:
+        session.empty_recordings += 1
+        if session.empty_recordings >= 2:
+            return TurnResult(Speech(f"I still can't hear you. {org.goodbye_message}"), end_call=True, outcome="no_input")
+        return TurnResult(Speech(NOT_HEARD), outcome="not_heard")
+
+    async def _answer(self, org: OrgConfig, session: CallSession, url: str, clock: StageClock, fallbacks: list[str]) -> TurnResult:
+        call_sid = session.call_sid
+        try:
+            recording = await clock.run("download", self.downloader.download(url))
+        except RecordingRefusedError as error:
+            log.warning("turn.recording_refused", reason=str(error))
+            self._fallback(fallbacks, "download", "refused")
+            return self._not_heard(org, session)
+        except RecordingUnavailableError as error:
+            log.warning("turn.recording_unavailable", reason=str(error))
+            self._fallback(fallbacks, "download", "unavailable")
+            return self._not_heard(org, session)
+
+        request = stt_pb2.TranscribeRequest(org_id=org.org_id, audio=recording, format=common_pb2.AudioFormat(), language=org.language)
+        try:
+            transcript = await clock.run("stt", self.clients.call(self.clients.stt.Transcribe, request, self.settings.stt_timeout_seconds, call_sid))
+            text = transcript.text.strip()
+        except grpc.aio.AioRpcError as error:
+            # INVALID_ARGUMENT is an empty or silent recording: the caller said nothing, nothing broke.
+            if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                self._fallback(fallbacks, "stt", error.code().name)
+            text = ""
+        if not text:
+            return self._not_heard(org, session)
+        session.empty_recordings = 0
+        if GOODBYE_PHRASES.search(text):
+            session.history.append(["caller", text])
+            return TurnResult(Speech(org.goodbye_message), end_call=True, transcript=text, outcome="caller_done")
+
+        answer, sources = await self._generate(org, session, text, clock, fallbacks)
+        session.history += [["caller", text], ["agent", answer]]
+        session.turns += 1
+        return TurnResult(Speech(answer), transcript=text, sources=sources, outcome="fallback" if fallbacks else "answered")
+
+    async def _generate(self, org: OrgConfig, session: CallSession, text: str, clock: StageClock, fallbacks: list[str]) -> tuple[str, list[str]]:
+        call_sid = session.call_sid
+        callers = [said for role, said in session.history if role == "caller"]
+        query = f"{callers[-1]} {text}" if callers and len(content_words(text)) <= FOLLOW_UP_CONTENT_WORDS else text
+        try:
+            search = retrieval_pb2.SearchRequest(org_id=org.org_id, query=query, top_k=org.top_k)
+            hits = (await clock.run("retrieval", self.clients.call(self.clients.retrieval.Search, search, self.settings.retrieval_timeout_seconds, call_sid))).hits
+        except grpc.aio.AioRpcError as error:
+            self._fallback(fallbacks, "retrieval", error.code().name)
+            return org.fallback_message, []
+        request = llm_pb2.GenerateRequest(
+            org_id=org.org_id,
+            org_name=org.name,
+            persona=org.persona,
+            fallback_message=org.fallback_message,
+            question=text,
+            history=[
+                llm_pb2.ConversationTurn(role=llm_pb2.ConversationTurn.CALLER if role == "caller" else llm_pb2.ConversationTurn.AGENT, text=said)
+                for role, said in session.history
+            ],
+            context=[llm_pb2.ContextChunk(text=h.text, document=h.document, chunk_id=h.chunk_id, score=h.score) for h in hits],
+        )
+        try:
+            generated = await clock.run("llm", self.clients.call(self.clients.llm.Generate, request, self.settings.llm_timeout_seconds, call_sid))
+            return generated.text, list(generated.citations)
+        except grpc.aio.AioRpcError as error:
+            self._fallback(fallbacks, "llm", error.code().name)
+            # Still answer from the documents when we have them: the best-matching sentence, verbatim.
+            sentence = best_overlap_sentence(query, ((h.text, h.chunk_id) for h in hits))
+            if sentence is None:
+                return org.fallback_message, []
+            return sentence.text, [sentence.chunk_id]

@@ -1,0 +1,43 @@
+"""TwiML answers, built with the twilio SDK's VoiceResponse."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from services.common.orgs import OrgConfig
+from services.gateway.config import GatewaySettings
+from services.gateway.turn import Speech
+
+UNKNOWN_NUMBER = "Sorry, this number is not set up to take calls yet. Goodbye."
+RATE_LIMITED = "Sorry, we can't take more calls from this number right now. Please try again later. Goodbye."
+TROUBLE = "Sorry, we're having technical trouble. Please call again in a few minutes. Goodbye."
+DEFAULT_VOICE = "Polly.Joanna"
+
+
+def _speak(response: VoiceResponse, speech: Speech, base_url: str, voice: str) -> None:
+    if speech.audio_path:
+        response.play(base_url + speech.audio_path)
+    else:
+        response.say(speech.text, voice=voice)
+
+
+def speak_and_listen(speech: Speech, org: OrgConfig, base_url: str, settings: GatewaySettings) -> str:
+    """Say or play the speech, then record the caller's next turn."""
+    response = VoiceResponse()
+    _speak(response, speech, base_url, org.twilio_voice)
+    response.record(
+        action=f"{base_url}/voice/recording-callback",
+        method="POST",
+        timeout=settings.record_timeout_seconds,
+        max_length=settings.record_max_length_seconds,
+        play_beep=False,
+        trim="trim-silence",
+    )
+    return str(response)
+
+
+def speak_and_hang_up(speech: Speech, base_url: str = "", voice: str = DEFAULT_VOICE) -> str:
+    response = VoiceResponse()
+    _speak(response, speech, base_url, voice)
+    response.hangup()
+    return str(response)
