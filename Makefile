@@ -4,8 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# Debian packages the services use: espeak-ng is the fallback voice when Piper cannot load.
-SYSTEM_PACKAGES := espeak-ng
+# Debian packages: espeak-ng is the fallback voice when Piper cannot load; redis-server backs the shared-session tests.
+SYSTEM_PACKAGES := espeak-ng redis-server
 
 .PHONY: install system-packages protos test test-fast demo bench clean
 

@@ -1,123 +1,69 @@
-"""`make demo`: the four model services on the offline defaults, the sample org, a spoken conversation.
+"""`make demo`: every service up on the offline defaults, the sample org ingested, a simulated phone call.
 
-Until the Twilio gateway lands, the demo plays both sides of a call itself:
-each caller question is synthesised and sent as 8 kHz mu-law telephone audio
-(what Twilio records), then transcribed, searched, answered and spoken back,
-with the per-stage latency printed and each answer written to out/.
+It runs what a user would: `voiceagent up` in the background, `voiceagent
+ingest`, then `voiceagent call`, which drives the gateway exactly as Twilio
+does (signed webhooks, the caller's audio served as a recording, the TwiML
+followed), prints the conversation with per-stage latency and writes the
+answer audio to out/.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
+import signal
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
-import grpc
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from services.cli.launcher import REPO_ROOT, ServiceProcess  # noqa: E402
-from services.cli.main import main as voiceagent  # noqa: E402
-from services.common import audio  # noqa: E402
-from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, llm_pb2_grpc, retrieval_pb2  # noqa: E402
-from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc, stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc  # noqa: E402
-from services.common.orgs import load_org_config  # noqa: E402
-
-ORG = "acme"
-CALLER_TURNS = ["What time do you open on Saturday?", "And are you open on Sundays?", "How much does a basic tune-up cost?"]
-TELEPHONE = common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000)
-OUT = REPO_ROOT / "out"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VOICEAGENT = str(Path(sys.executable).parent / "voiceagent")
+GATEWAY = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000")
+CALLER_TURNS = ["What time do you open on Saturday?", "And on Sundays?", "Great, thanks. Goodbye!"]
 
 
 def banner(text: str) -> None:
     print(f"\n=== {text} ===", flush=True)
 
 
-class Conversation:
-    """One simulated call: the caller's audio in, the agent's audio out, memory across turns."""
+def wait_ready(up: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if up.poll() is not None:
+            raise SystemExit(f"voiceagent up exited with {up.returncode}; see out/*.log")
+        try:
+            with urllib.request.urlopen(f"{GATEWAY}/readyz", timeout=2) as reply:
+                if json.load(reply)["ready"]:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the services did not become ready in time; see out/*.log")
 
-    def __init__(self, channels: dict[str, grpc.Channel]) -> None:
-        self.stt = stt_pb2_grpc.SpeechToTextStub(channels["stt"])
-        self.retrieval = retrieval_pb2_grpc.RetrievalStub(channels["retrieval"])
-        self.llm = llm_pb2_grpc.GenerationStub(channels["llm"])
-        self.tts = tts_pb2_grpc.TextToSpeechStub(channels["tts"])
-        self.org = load_org_config(REPO_ROOT / "data", ORG)
-        self.history: list[llm_pb2.ConversationTurn] = []
 
-    def caller_says(self, text: str) -> bytes:
-        return self.tts.Synthesize(tts_pb2.SynthesizeRequest(org_id=ORG, text=text, format=TELEPHONE), timeout=30).audio
-
-    def turn(self, number: int, recording: bytes) -> None:
-        timings: dict[str, float] = {}
-
-        def timed(stage, call):
-            started = time.perf_counter()
-            result = call()
-            timings[stage] = (time.perf_counter() - started) * 1000
-            return result
-
-        metadata = [("x-call-sid", "CAdemo0000000000000000000000000001")]
-        transcript = timed("stt", lambda: self.stt.Transcribe(
-            stt_pb2.TranscribeRequest(org_id=ORG, audio=recording, format=TELEPHONE), timeout=30, metadata=metadata))
-        hits = timed("retrieval", lambda: self.retrieval.Search(
-            retrieval_pb2.SearchRequest(org_id=ORG, query=self._search_query(transcript.text)), timeout=10, metadata=metadata)).hits
-        answer = timed("llm", lambda: self.llm.Generate(
-            llm_pb2.GenerateRequest(
-                org_id=ORG, org_name=self.org.name, persona=self.org.persona, fallback_message=self.org.fallback_message,
-                question=transcript.text, history=self.history,
-                context=[llm_pb2.ContextChunk(text=h.text, document=h.document, chunk_id=h.chunk_id, score=h.score) for h in hits],
-            ), timeout=30, metadata=metadata))
-        speech = timed("tts", lambda: self.tts.Synthesize(
-            tts_pb2.SynthesizeRequest(org_id=ORG, text=answer.text, format=common_pb2.AudioFormat(encoding=audio.WAV)),
-            timeout=30, metadata=metadata))
-        output = OUT / f"answer-{number}.wav"
-        output.write_bytes(speech.audio)
-        self.history += [
-            llm_pb2.ConversationTurn(role=llm_pb2.ConversationTurn.CALLER, text=transcript.text),
-            llm_pb2.ConversationTurn(role=llm_pb2.ConversationTurn.AGENT, text=answer.text),
-        ]
-        print(f"caller (heard by stt): {transcript.text}")
-        print(f"agent:                 {answer.text}")
-        print(f"sources:               {', '.join(answer.citations) or '(none: fallback)'}")
-        print("latency ms:            " + ", ".join(f"{stage} {ms:.0f}" for stage, ms in timings.items())
-              + f", turn {sum(timings.values()):.0f}")
-        print(f"answer audio:          {output.relative_to(REPO_ROOT)} ({speech.duration_seconds:.1f} s)")
-
-    def _search_query(self, text: str) -> str:
-        # A short follow-up ("and on Sundays?") is searched together with the previous question.
-        callers = [turn.text for turn in self.history if turn.role == llm_pb2.ConversationTurn.CALLER]
-        return f"{callers[-1]} {text}" if callers and len(text.split()) <= 5 else text
+def run(*args: str) -> None:
+    print(f"$ voiceagent {shlex.join(args)}", flush=True)
+    subprocess.run([VOICEAGENT, *args], cwd=REPO_ROOT, check=True)
 
 
 def main() -> int:
-    OUT.mkdir(exist_ok=True)
-    env = {"VOICEAGENT_DATA_DIR": str(REPO_ROOT / "data")}
-    names = ("retrieval", "stt", "llm", "tts")
-    banner("starting retrieval, stt, llm and tts on the offline defaults")
-    started = time.perf_counter()
-    services = {name: ServiceProcess(name, env, OUT / f"{name}.log").start() for name in names}
+    banner("voiceagent up (retrieval, stt, llm, tts and the gateway, offline defaults)")
+    up = subprocess.Popen([VOICEAGENT, "up"], cwd=REPO_ROOT)
     try:
-        for service in services.values():
-            service.wait_serving()
-        print(f"all serving after {time.perf_counter() - started:.1f}s: "
-              + ", ".join(f"{name} {service.address}" for name, service in services.items()))
-        for name, service in services.items():
-            os.environ[f"{name.upper()}_ADDR"] = service.address
-        banner(f"voiceagent ingest --org {ORG} --rebuild data/{ORG}/knowledge")
-        if voiceagent(["ingest", "--org", ORG, "--rebuild", str(REPO_ROOT / "data" / ORG / "knowledge")]) != 0:
-            return 1
-        channels = {name: grpc.insecure_channel(service.address) for name, service in services.items()}
-        conversation = Conversation(channels)
-        for number, question in enumerate(CALLER_TURNS, start=1):
-            banner(f"turn {number}: the caller asks {question!r} (sent as 8 kHz mu-law telephone audio)")
-            conversation.turn(number, conversation.caller_says(question))
-        for channel in channels.values():
-            channel.close()
+        started = time.perf_counter()
+        wait_ready(up)
+        print(f"ready after {time.perf_counter() - started:.1f}s", flush=True)
+        banner("ingest the sample organisation")
+        run("ingest", "--org", "acme", "--rebuild", "data/acme/knowledge")
+        banner("a simulated phone call to Acme Bicycle Works (+14155550100)")
+        run("call", "--org", "acme", *[arg for turn in CALLER_TURNS for arg in ("--say", turn)])
     finally:
-        for service in services.values():
-            service.stop()
-    banner("done")
+        up.send_signal(signal.SIGTERM)
+        up.wait(60)
+    banner("done: answer audio is in out/call-turn-*.wav")
     return 0
 
 

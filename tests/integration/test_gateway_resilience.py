@@ -1,0 +1,126 @@
+"""Every downstream failure still gives the caller a sensible spoken answer, and the call goes on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import httpx
+import pytest
+
+from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer
+from services.cli.launcher import free_port
+from services.common import audio
+from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2_grpc, retrieval_pb2_grpc, tts_pb2, tts_pb2_grpc
+from services.common.orgs import load_org_config
+from services.gateway.turn import NOT_HEARD
+from tests.conftest import SAMPLE_ORG, copy_sample_org
+from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services
+
+pytestmark = pytest.mark.slow
+
+ACME = "+14155550100"
+FALLBACK = load_org_config(SAMPLE_ORG.parent, "acme").fallback_message
+SLOW_SECONDS = 5.0
+
+
+class SlowRetrieval(retrieval_pb2_grpc.RetrievalServicer):
+    def Search(self, request, context):
+        time.sleep(SLOW_SECONDS)
+        context.abort(grpc.StatusCode.INTERNAL, "too late anyway")
+
+
+class SlowGeneration(llm_pb2_grpc.GenerationServicer):
+    def Generate(self, request, context):
+        time.sleep(SLOW_SECONDS)
+        context.abort(grpc.StatusCode.INTERNAL, "too late anyway")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[dict]:
+    data_dir = tmp_path_factory.mktemp("data")
+    copy_sample_org(data_dir)
+    logs = tmp_path_factory.mktemp("logs")
+    services = start_model_services(data_dir, logs)
+    recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
+    gateway = start_gateway(data_dir, logs / "gateway.log", services, recordings)
+    with grpc.insecure_channel(services["tts"].address) as channel:
+        stub = tts_pb2_grpc.TextToSpeechStub(channel)
+        telephone = common_pb2.AudioFormat(encoding=audio.WAV, sample_rate_hz=8000)
+        questions = {
+            text: stub.Synthesize(tts_pb2.SynthesizeRequest(text=text, format=telephone), timeout=30).audio
+            for text in ("How much does a basic tune-up cost?", "Where can I park?")
+        }
+    try:
+        yield {"data": data_dir, "logs": logs, "services": services, "gateway": gateway, "recordings": recordings,
+               "sim": simulator(gateway, recordings), "questions": questions}
+    finally:
+        gateway.stop()
+        recordings.close()
+        for service in services.values():
+            service.kill()
+
+
+def answer_turn(stack, caller: str, question: str = "How much does a basic tune-up cost?", sim=None):
+    greeting, turn = (sim or stack["sim"]).call(ACME, caller, [stack["questions"][question]])
+    assert turn.twiml.record_action and not turn.twiml.hangup  # the call goes on
+    return turn
+
+
+def test_slow_retrieval_and_llm_run_into_their_deadlines(stack):
+    slow = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    retrieval_pb2_grpc.add_RetrievalServicer_to_server(SlowRetrieval(), slow)
+    llm_pb2_grpc.add_GenerationServicer_to_server(SlowGeneration(), slow)
+    port = slow.add_insecure_port(f"127.0.0.1:{free_port()}")
+    slow.start()
+    services = dict(stack["services"])
+    try:
+        for stage in ("retrieval", "llm"):
+            gateway = start_gateway(
+                stack["data"], stack["logs"] / f"slow-{stage}.log", services, stack["recordings"],
+                **{f"{stage.upper()}_ADDR": f"127.0.0.1:{port}", f"GATEWAY_{stage.upper()}_TIMEOUT_SECONDS": "0.6"},
+            )
+            try:
+                turn = answer_turn(stack, f"+1555555030{len(stage)}", sim=simulator(gateway, stack["recordings"]))
+            finally:
+                gateway.stop()
+            assert turn.details["fallbacks"] == [f"{stage}:DEADLINE_EXCEEDED"]
+            assert turn.details["stage_ms"][stage] < 1500
+            if stage == "retrieval":
+                assert turn.details["answer"] == FALLBACK
+            else:  # chunks are at hand: the best matching sentence of the documents, verbatim
+                assert "A basic tune-up costs 75 dollars" in turn.details["answer"]
+                assert turn.details["sources"][0].startswith("price-list.pdf#")
+    finally:
+        slow.stop(0)
+
+
+def test_tts_down_means_twilio_says_the_answer(stack):
+    stack["services"]["tts"].kill()
+    turn = answer_turn(stack, "+15555550311")
+    assert not turn.twiml.plays and "75 dollars" in turn.twiml.says[0]
+    assert turn.details["fallbacks"] == ["tts:UNAVAILABLE"]
+
+
+def test_llm_down_means_the_best_document_sentence(stack):
+    stack["services"]["llm"].kill()
+    turn = answer_turn(stack, "+15555550312", "Where can I park?")
+    assert "four free customer parking spaces" in turn.twiml.says[0]
+    assert "llm:UNAVAILABLE" in turn.details["fallbacks"]
+
+
+def test_retrieval_down_means_the_org_fallback(stack):
+    stack["services"]["retrieval"].kill()
+    turn = answer_turn(stack, "+15555550313")
+    assert turn.twiml.says[0] == FALLBACK and "retrieval:UNAVAILABLE" in turn.details["fallbacks"]
+
+
+def test_stt_down_means_sorry_and_listen_again(stack):
+    stack["services"]["stt"].kill()
+    turn = answer_turn(stack, "+15555550314")
+    assert turn.twiml.says[0] == NOT_HEARD and turn.details["fallbacks"][0] == "stt:UNAVAILABLE"
+    ready = httpx.get(f"{stack['gateway'].address}/readyz")
+    assert ready.status_code == 503 and not any(ready.json()["services"].values())
+    assert '"event": "gateway.unhandled"' not in stack["gateway"].log_tail(500)
