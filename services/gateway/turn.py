@@ -66,12 +66,16 @@ class StageClock:
 
     async def run(self, stage: str, work: Awaitable[T]) -> T:
         started = time.perf_counter()
+        succeeded = False
         try:
-            return await work
+            result = await work
+            succeeded = True
+            return result
         finally:
             elapsed = time.perf_counter() - started
             self.stage_ms[stage] = round(elapsed * 1000, 1)
             STAGE_SECONDS.labels(stage, self.org_label).observe(elapsed)
+            log.info("turn.stage", stage=stage, ms=self.stage_ms[stage], ok=succeeded)
 
 
 class Voice:

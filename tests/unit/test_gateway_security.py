@@ -125,3 +125,14 @@ def test_goodbye_phrases_end_the_call(text):
 @pytest.mark.parametrize("text", ["What time do you open?", "Can I buy a bike?", "Nothing is broken but the brakes squeak."])
 def test_questions_do_not_end_the_call(text):
     assert not GOODBYE_PHRASES.search(text)
+
+
+def test_turning_signatures_off_is_loud(caplog, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from services.gateway.app import create_app
+
+    with TestClient(create_app(settings(insecure_skip_signature=True, data_dir=tmp_path))) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+    warning = next(r for r in caplog.records if r.getMessage() == "gateway.signatures_disabled")
+    assert warning.levelname == "WARNING"

@@ -1,0 +1,104 @@
+"""Recording downloads: basic auth, a short retry while Twilio stores the file, a size cap, no redirects."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from services.gateway.config import GatewaySettings
+from services.gateway.security import RecordingDownloader, RecordingUnavailableError
+
+
+class FakeTwilioApi:
+    """Serves /Recordings/RE1.wav after `missing_for` 404s; records what it was asked."""
+
+    def __init__(self, body: bytes = b"RIFF-audio", missing_for: int = 0, redirect_to: str = "") -> None:
+        self.calls: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                fake.calls.append({"path": self.path, "auth": self.headers.get("Authorization")})
+                if redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", redirect_to)
+                    self.end_headers()
+                    return
+                if len(fake.calls) <= missing_for:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def api_factory():
+    made = []
+
+    def make(**options):
+        made.append(FakeTwilioApi(**options))
+        return made[-1]
+
+    yield make
+    for api in made:
+        api.close()
+
+
+def download(api: FakeTwilioApi, **overrides) -> bytes:
+    settings = GatewaySettings(
+        twilio_auth_token="token", twilio_account_sid="AC123", recording_url_allowlist=api.base,
+        allow_insecure_recording_urls=True, download_retry_seconds=0.01, **overrides,
+    )
+
+    async def fetch():
+        async with httpx.AsyncClient() as client:
+            return await RecordingDownloader(settings, client).download(api.base + "2010-04-01/Accounts/AC123/Recordings/RE1")
+
+    return asyncio.run(fetch())
+
+
+def test_downloads_the_wav_with_twilio_basic_auth(api_factory):
+    api = api_factory()
+    assert download(api) == b"RIFF-audio"
+    assert api.calls == [{"path": "/2010-04-01/Accounts/AC123/Recordings/RE1.wav", "auth": "Basic " + base64.b64encode(b"AC123:token").decode()}]
+
+
+def test_retries_while_twilio_is_still_storing_the_recording(api_factory):
+    api = api_factory(missing_for=2)
+    assert download(api) == b"RIFF-audio" and len(api.calls) == 3
+
+
+def test_gives_up_when_the_recording_never_appears(api_factory):
+    api = api_factory(missing_for=10)
+    with pytest.raises(RecordingUnavailableError, match="404"):
+        download(api, download_attempts=3)
+    assert len(api.calls) == 3
+
+
+def test_refuses_recordings_over_the_size_cap(api_factory):
+    with pytest.raises(RecordingUnavailableError, match="larger than 1000 bytes"):
+        download(api_factory(body=b"x" * 5000), recording_max_bytes=1000)
+
+
+def test_does_not_follow_redirects_off_the_allowlist(api_factory):
+    with pytest.raises(RecordingUnavailableError, match="302"):
+        download(api_factory(redirect_to="http://169.254.169.254/latest/meta-data/"))
