@@ -30,20 +30,9 @@ from services.stt.transcriber import Transcriber  # noqa: E402
 from services.tts.backends.espeak import EspeakSynthesizer  # noqa: E402
 from services.tts.backends.piper import PiperSynthesizer  # noqa: E402
 from services.tts.speech import Speaker, split_sentences  # noqa: E402
+from tests.conftest import SPOKEN_QUESTIONS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-QUESTIONS = [
-    "What time do you open on Saturday?",
-    "How much does a basic tune-up cost?",
-    "Where can I park my car?",
-    "Can I cancel my rental booking?",
-    "Do you repair electric bikes?",
-    "Is there a bus stop near the shop?",
-    "Do you accept credit cards?",
-    "How long does a bike fit take?",
-    "Can I return a helmet I bought last week?",
-    "Are you open on Sundays?",
-]
 ANSWER = (
     "Acme Bicycle Works is open Monday to Friday from 9:00 am to 6:00 pm and on Saturday from 10:00 am to 4:00 pm. "
     "We are closed on Sundays. Is there anything else I can help you with?"
@@ -58,7 +47,7 @@ def bench_stt(speaker: Speaker) -> list[str]:
     recognizer = MoonshineRecognizer()
     recognizer.load()
     transcriber = Transcriber(recognizer, ProviderMeter("stt", REPO / "data"), 120, -45)
-    clips = [speaker.synthesize(q, "", audio.MULAW, 8000, 1.0, "bench").audio for q in QUESTIONS]
+    clips = [speaker.synthesize(q, "", audio.MULAW, 8000, 1.0, "bench").audio for q in SPOKEN_QUESTIONS]
     transcriber.transcribe(clips[0], audio.MULAW, 8000, "en", "bench")
     seconds, durations = [], []
     for clip in clips:
@@ -99,7 +88,7 @@ def bench_extractive() -> list[str]:
     vectors = embedder.embed([c.text for c in chunks])
     options = GenerationOptions(150, 3, 0.2, "fallback")
     seconds = []
-    for question in QUESTIONS * 3:
+    for question in SPOKEN_QUESTIONS * 3:
         top = np.argsort(-(vectors @ embedder.embed([question])[0]))[:4]
         context = [llm_pb2.ContextChunk(text=chunks[i].text, chunk_id=chunks[i].chunk_id) for i in top]
         request = llm_pb2.GenerateRequest(question=question, context=context)

@@ -15,6 +15,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_ORG = REPO_ROOT / "data" / "acme"
 
 
+# Caller questions about the sample org, used by the speech round-trip test and the model benchmark.
+SPOKEN_QUESTIONS = [
+    "What time do you open on Saturday?",
+    "How much does a basic tune-up cost?",
+    "Where can I park my car?",
+    "Can I cancel my rental booking?",
+    "Do you repair electric bikes?",
+    "Is there a bus stop near the shop?",
+    "Do you accept credit cards?",
+    "How long does a bike fit take?",
+    "Can I return a helmet I bought last week?",
+    "Are you open on Sundays?",
+]
+
+
 def copy_sample_org(data_dir: Path, org_id: str = "acme") -> Path:
     """A copy of the sample org (config and knowledge, no shard) under `data_dir`."""
     target = data_dir / org_id

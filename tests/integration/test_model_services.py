@@ -19,24 +19,12 @@ from services.cli.launcher import ServiceProcess
 from services.common import audio
 from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, llm_pb2_grpc, stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
 from services.tts.normalise import normalise_for_speech
-from tests.conftest import REPO_ROOT, SAMPLE_ORG, copy_sample_org
+from tests.conftest import REPO_ROOT, SAMPLE_ORG, SPOKEN_QUESTIONS, copy_sample_org
 
 pytestmark = pytest.mark.slow
 
 MULAW_8K = common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000)
 MAX_AUDIO_SECONDS = 20
-QUESTIONS = [
-    "What time do you open on Saturday?",
-    "How much does a basic tune-up cost?",
-    "Where can I park my car?",
-    "Can I cancel my rental booking?",
-    "Do you repair electric bikes?",
-    "Is there a bus stop near the shop?",
-    "Do you accept credit cards?",
-    "How long does a bike fit take?",
-    "Can I return a helmet I bought last week?",
-    "Are you open on Sundays?",
-]
 # Measured 2026-11-26: 0 word errors in 66 words (Piper -> 8 kHz mu-law -> Moonshine). The bound leaves room
 # for engine updates without letting a broken resampler or codec (which costs most of the words) pass.
 MAX_WORD_ERROR_RATE = 0.10
@@ -110,7 +98,7 @@ def test_every_model_service_reports_serving(services):
 
 def test_spoken_questions_survive_the_telephone_round_trip(tts, stt):
     errors = total = 0
-    for question in QUESTIONS:
+    for question in SPOKEN_QUESTIONS:
         speech = say(tts, question)
         assert speech.format.encoding == audio.MULAW and speech.format.sample_rate_hz == 8000
         transcript = stt.Transcribe(stt_pb2.TranscribeRequest(org_id="acme", audio=speech.audio, format=MULAW_8K), timeout=30)

@@ -7,28 +7,16 @@ from collections.abc import Iterator
 import openai
 
 from services.common.generated.voiceagent.v1 import llm_pb2
-from services.common.openai_client import ProviderError, openai_client
+from services.common.openai_client import OpenAIBackend, ProviderError
 from services.llm.backends.base import Answer, GenerationOptions, StreamPiece
 from services.llm.prompt import build_messages
 from services.llm.spoken import strip_markup, to_spoken
 
 
-class OpenAIChat:
-    provider = "openai"
-
-    def __init__(self, api_key: str, base_url: str | None, model: str, timeout_seconds: float) -> None:
-        self.model = model
-        self._settings = (api_key, base_url, timeout_seconds)
-        self._client: openai.OpenAI | None = None
-
-    def load(self) -> None:
-        self._client = openai_client(*self._settings)
-
+class OpenAIChat(OpenAIBackend):
     def _create(self, request: llm_pb2.GenerateRequest, options: GenerationOptions, **extra):
-        if self._client is None:
-            self.load()
         try:
-            return self._client.chat.completions.create(
+            return self.client.chat.completions.create(
                 model=self.model,
                 messages=build_messages(request, options.fallback),
                 max_tokens=options.max_tokens,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import openai
 
-from services.common.openai_client import ProviderError, openai_client
+from services.common.openai_client import OpenAIBackend, ProviderError
 from services.retrieval.embedders.base import EmbedderError, normalise_rows
 
 # Known sizes, so a shard's dimension is known before the first request.
 _KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(OpenAIBackend):
     def __init__(
         self,
         model: str,
@@ -21,12 +21,10 @@ class OpenAIEmbedder:
         batch_size: int = 256,
         timeout_seconds: float = 30.0,
     ) -> None:
-        self.model = model
+        super().__init__(api_key, base_url, model, timeout_seconds)
         self.id = f"openai:{model}"
         self.batch_size = batch_size
         self._dimension = _KNOWN_DIMENSIONS.get(model, 0)
-        self._settings = (api_key, base_url, timeout_seconds)
-        self._client: openai.OpenAI | None = None
 
     @property
     def dimension(self) -> int:
@@ -35,19 +33,18 @@ class OpenAIEmbedder:
         return self._dimension
 
     def load(self) -> None:
-        if self._client is None:
-            try:
-                self._client = openai_client(*self._settings)
-            except ProviderError as exc:
-                raise EmbedderError(f"RETRIEVAL_EMBEDDER=openai: {exc}") from exc
+        try:
+            super().load()
+        except ProviderError as exc:
+            raise EmbedderError(f"RETRIEVAL_EMBEDDER=openai: {exc}") from exc
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        self.load()
+        client = self.client
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
             try:
-                response = self._client.embeddings.create(model=self.model, input=batch)
+                response = client.embeddings.create(model=self.model, input=batch)
             except openai.OpenAIError as exc:
                 raise EmbedderError(f"OpenAI embeddings failed: {exc}") from exc
             ordered = sorted(response.data, key=lambda item: item.index)
