@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# Debian packages: espeak-ng is the fallback voice when Piper cannot load; redis-server backs the shared-session tests.
-SYSTEM_PACKAGES := espeak-ng redis-server
+# Debian packages: espeak-ng is the fallback voice when Piper cannot load; redis-server and prometheus are
+# real servers for the shared-session and dashboard tests.
+SYSTEM_PACKAGES := espeak-ng redis-server prometheus
 
 .PHONY: install system-packages protos test test-fast demo bench clean
 
@@ -46,3 +47,14 @@ bench: install
 
 clean:
 	rm -rf $(VENV) data/*/vector_store .pytest_cache
+
+# Container images, one target per service. Needs a container runtime (not available in CI here).
+IMAGE_REGISTRY ?= ghcr.io/voiceagent
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD)
+IMAGE_SERVICES := gateway stt retrieval llm tts
+
+.PHONY: images
+images:
+	for service in $(IMAGE_SERVICES); do \
+	  docker build --target $$service -t $(IMAGE_REGISTRY)/$$service:$(IMAGE_TAG) . || exit 1; \
+	done

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -35,7 +35,6 @@ class GrpcService:
     register: Callable[[grpc.aio.Server], None]
     # Loads models or indexes before the service reports SERVING.
     warm_up: Callable[[], Awaitable[None]] | None = None
-    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
 async def _set_status(health_servicer: health.aio.HealthServicer, names: list[str], status: int) -> None:
@@ -81,8 +80,6 @@ async def serve(service: GrpcService, settings: ServiceSettings) -> None:
     # NOT_SERVING for every service, and no later set() (say, a warm-up finishing) can undo it.
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.shutdown_grace_seconds)
-    for callback in service.on_stop:
-        callback()
     log.info("service.stopped")
     if warm_up.done() and not warm_up.cancelled() and warm_up.exception() is not None:
         raise SystemExit(1)

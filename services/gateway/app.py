@@ -17,7 +17,7 @@ from services.gateway import twiml
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner, InvalidAudioUrlError
 from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
-from services.gateway.metrics import ACTIVE_CALLS, CALLS, TURNS, WEBHOOKS_REJECTED
+from services.gateway.metrics import ACTIVE_CALLS, CALLS, TURNS, WEBHOOKS_REJECTED, create_series
 from services.gateway.orgs import OrgDirectory
 from services.gateway.security import RecordingDownloader, SignatureVerifier, public_url
 from services.gateway.sessions import CallSession, MemorySessionStore, RateLimiter, RedisSessionStore, SessionStore
@@ -64,9 +64,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         clients = ServiceClients(settings)
         signer = AudioUrlSigner(settings.audio_signing_key or settings.twilio_auth_token)
         voice = Voice(clients, signer, AudioCache(settings.audio_cache_entries), settings)
+        orgs = OrgDirectory(settings.data_dir)
+        create_series(orgs.org_ids())
         app.state.gateway = Gateway(
             settings=settings,
-            orgs=OrgDirectory(settings.data_dir),
+            orgs=orgs,
             store=store,
             limiter=RateLimiter(store, settings.rate_window_seconds),
             verifier=SignatureVerifier(settings),

@@ -1,4 +1,9 @@
-"""Gateway metrics: per-stage latency, calls and turns by outcome, fallbacks, active calls."""
+"""Gateway metrics: per-stage latency, calls and turns by outcome, fallbacks, active calls.
+
+Labelled counters only appear once incremented, and rate() cannot see the
+first increment of a series that did not exist before: the known label sets
+are created at zero on start-up so the first fallback or rejection shows.
+"""
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -12,6 +17,26 @@ STAGE_SECONDS = Histogram(
 )
 CALLS = Counter("voiceagent_gateway_calls_total", "Calls by org and outcome.", ["org", "outcome"])
 TURNS = Counter("voiceagent_gateway_turns_total", "Turns by org and outcome.", ["org", "outcome"])
-FALLBACKS = Counter("voiceagent_gateway_fallbacks_total", "Spoken fallbacks by stage and reason.", ["stage", "reason"])
+FALLBACKS = Counter("voiceagent_gateway_fallbacks_total", "Spoken fallbacks by stage, reason and org.", ["stage", "reason", "org"])
 ACTIVE_CALLS = Gauge("voiceagent_gateway_active_calls", "Calls in progress on this replica.")
 WEBHOOKS_REJECTED = Counter("voiceagent_gateway_webhooks_rejected_total", "Webhooks refused, by reason.", ["reason"])
+
+CALL_OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "rate_limited")
+TURN_OUTCOMES = ("answered", "fallback", "not_heard", "no_input", "caller_done", "turn_limit", "rate_limited")
+KNOWN_FALLBACKS = [("download", "refused"), ("download", "unavailable")] + [
+    (stage, reason) for stage in ("stt", "retrieval", "llm", "tts") for reason in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+]
+
+
+def create_series(org_labels: list[str]) -> None:
+    """Zero-valued series for every configured org and the outcomes and fallbacks we know of."""
+    CALLS.labels("unknown", "unknown_number")
+    for reason in ("missing", "invalid"):
+        WEBHOOKS_REJECTED.labels(reason)
+    for org in org_labels:
+        for outcome in CALL_OUTCOMES:
+            CALLS.labels(org, outcome)
+        for outcome in TURN_OUTCOMES:
+            TURNS.labels(org, outcome)
+        for stage, reason in KNOWN_FALLBACKS:
+            FALLBACKS.labels(stage, reason, org)

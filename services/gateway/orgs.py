@@ -45,6 +45,10 @@ class OrgDirectory:
         self._refresh()
         return self._by_id.get(org_id)
 
+    def org_ids(self) -> list[str]:
+        self._refresh()
+        return sorted(self._by_id)
+
     def label(self, org_id: str) -> str:
         """Metric label: configured org ids only, so labels stay bounded."""
         return org_id if self.by_id(org_id) is not None else "unknown"

@@ -97,9 +97,6 @@ class RedisSessionStore:
             value, _ = await pipe.incr(name).expire(name, window_seconds, nx=True).execute()
         return int(value)
 
-    async def ping(self) -> bool:
-        return bool(await self._redis.ping())
-
 
 class RateLimiter:
     """Fixed-window counts of calls and turns per caller; numbers are hashed, never stored."""

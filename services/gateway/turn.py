@@ -102,7 +102,7 @@ class Voice:
                 audio_bytes = await (clock.run("tts", work) if clock else work)
             except grpc.aio.AioRpcError as error:
                 reason = error.code().name
-                FALLBACKS.labels("tts", reason).inc()
+                FALLBACKS.labels("tts", reason, org.org_id).inc()
                 log.warning("turn.tts_failed", reason=reason, fallback="say")
                 if fallbacks is not None:
                     fallbacks.append(f"tts:{reason}")
@@ -136,8 +136,8 @@ class TurnOrchestrator:
         log.info("turn.done", org_id=org.org_id, outcome=result.outcome, stages_ms=clock.stage_ms, fallbacks=fallbacks, turn=session.turns)
         return result
 
-    def _fallback(self, fallbacks: list[str], stage: str, reason: str) -> None:
-        FALLBACKS.labels(stage, reason).inc()
+    def _fallback(self, clock: StageClock, fallbacks: list[str], stage: str, reason: str) -> None:
+        FALLBACKS.labels(stage, reason, clock.org_label).inc()
         fallbacks.append(f"{stage}:{reason}")
         log.warning("turn.fallback", stage=stage, reason=reason)
 
@@ -153,11 +153,11 @@ class TurnOrchestrator:
             recording = await clock.run("download", self.downloader.download(url))
         except RecordingRefusedError as error:
             log.warning("turn.recording_refused", reason=str(error))
-            self._fallback(fallbacks, "download", "refused")
+            self._fallback(clock, fallbacks, "download", "refused")
             return self._not_heard(org, session)
         except RecordingUnavailableError as error:
             log.warning("turn.recording_unavailable", reason=str(error))
-            self._fallback(fallbacks, "download", "unavailable")
+            self._fallback(clock, fallbacks, "download", "unavailable")
             return self._not_heard(org, session)
 
         request = stt_pb2.TranscribeRequest(org_id=org.org_id, audio=recording, format=common_pb2.AudioFormat(), language=org.language)
@@ -167,7 +167,7 @@ class TurnOrchestrator:
         except grpc.aio.AioRpcError as error:
             # INVALID_ARGUMENT is an empty or silent recording: the caller said nothing, nothing broke.
             if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
-                self._fallback(fallbacks, "stt", error.code().name)
+                self._fallback(clock, fallbacks, "stt", error.code().name)
             text = ""
         if not text:
             return self._not_heard(org, session)
@@ -189,7 +189,7 @@ class TurnOrchestrator:
             search = retrieval_pb2.SearchRequest(org_id=org.org_id, query=query, top_k=org.top_k)
             hits = (await clock.run("retrieval", self.clients.call(self.clients.retrieval.Search, search, self.settings.retrieval_timeout_seconds, call_sid))).hits
         except grpc.aio.AioRpcError as error:
-            self._fallback(fallbacks, "retrieval", error.code().name)
+            self._fallback(clock, fallbacks, "retrieval", error.code().name)
             return org.fallback_message, []
         request = llm_pb2.GenerateRequest(
             org_id=org.org_id,
@@ -207,7 +207,7 @@ class TurnOrchestrator:
             generated = await clock.run("llm", self.clients.call(self.clients.llm.Generate, request, self.settings.llm_timeout_seconds, call_sid))
             return generated.text, list(generated.citations)
         except grpc.aio.AioRpcError as error:
-            self._fallback(fallbacks, "llm", error.code().name)
+            self._fallback(clock, fallbacks, "llm", error.code().name)
             # Still answer from the documents when we have them: the best-matching sentence, verbatim.
             sentence = best_overlap_sentence(query, ((h.text, h.chunk_id) for h in hits))
             if sentence is None:

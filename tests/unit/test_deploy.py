@@ -1,0 +1,227 @@
+"""The Kubernetes manifests and the Dockerfile: they render, validate, and agree with the code."""
+
+from __future__ import annotations
+
+import filecmp
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import kubernetes_validate
+import yaml
+
+from services.cli.main import build_parser
+from services.common.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS
+from services.gateway.config import GatewaySettings
+from services.llm.config import LlmSettings
+from services.retrieval.config import RetrievalSettings
+from services.stt.config import SttSettings
+from services.tts.config import TtsSettings
+from tests.conftest import REPO_ROOT
+
+K8S = REPO_ROOT / "deploy" / "k8s"
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+KUBERNETES_VERSION = "1.37"
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+GRPC_SERVICES = {"stt": "voiceagent.v1.SpeechToText", "retrieval": "voiceagent.v1.Retrieval", "llm": "voiceagent.v1.Generation", "tts": "voiceagent.v1.TextToSpeech"}
+
+
+def render(directory: Path) -> list[dict]:
+    result = subprocess.run([KUBECTL, "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@cache
+def base() -> tuple[dict, ...]:
+    return tuple(render(K8S))
+
+
+def objects(kind: str) -> list[dict]:
+    return [doc for doc in base() if doc["kind"] == kind]
+
+
+def named(kind: str, name: str) -> dict:
+    return next(doc for doc in objects(kind) if doc["metadata"]["name"] == name)
+
+
+def workloads() -> list[dict]:
+    return objects("Deployment") + objects("StatefulSet")
+
+
+def config() -> dict[str, str]:
+    return named("ConfigMap", "voiceagent-config")["data"]
+
+
+def environment_names() -> set[str]:
+    """Every environment variable the services' settings read."""
+    names = set()
+    for settings in (RetrievalSettings, SttSettings, LlmSettings, TtsSettings, GatewaySettings):
+        prefix = settings.model_config.get("env_prefix", "")
+        for field, info in settings.model_fields.items():
+            names.add(info.validation_alias if isinstance(info.validation_alias, str) else f"{prefix}{field}".upper())
+    return names
+
+
+def test_every_object_is_valid_against_the_kubernetes_schemas():
+    kinds = {doc["kind"] for doc in base()}
+    assert {"Namespace", "Deployment", "StatefulSet", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+            "NetworkPolicy", "ConfigMap", "Ingress", "ServiceMonitor", "PrometheusRule"} <= kinds
+    for doc in base():
+        if doc["kind"] not in CRD_KINDS:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        assert doc["kind"] == "Namespace" or doc["metadata"]["namespace"] == "voiceagent"
+
+
+def test_custom_resources_have_their_required_fields():
+    monitors = objects("ServiceMonitor")
+    assert sorted(m["metadata"]["name"] for m in monitors) == ["gateway", "llm", "retrieval", "stt", "tts"]
+    services = {s["metadata"]["name"]: s for s in objects("Service")}
+    for monitor in monitors:
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        selected = [s for s in services.values() if s["metadata"]["labels"].items() >= monitor["spec"]["selector"]["matchLabels"].items()]
+        ports = {port["name"] for s in selected for port in s["spec"]["ports"]}
+        assert monitor["spec"]["endpoints"] and all(endpoint["port"] in ports for endpoint in monitor["spec"]["endpoints"])
+    [rules] = objects("PrometheusRule")
+    assert rules["spec"]["groups"]
+    for group in rules["spec"]["groups"]:
+        assert group["name"] and group["rules"]
+        for rule in group["rules"]:
+            assert rule["expr"] and ("alert" in rule or "record" in rule)
+
+
+def test_ports_probes_and_images_match_the_code():
+    env = config()
+    for name, grpc_port in DEFAULT_GRPC_PORTS.items():
+        assert env[f"{name.upper()}_GRPC_PORT"] == str(grpc_port)
+        assert env[f"{name.upper()}_METRICS_PORT"] == str(DEFAULT_METRICS_PORTS[name])
+        workload = next(w for w in workloads() if w["metadata"]["name"] == name)
+        pod = workload["spec"]["template"]
+        [container] = pod["spec"]["containers"]
+        assert container["image"].endswith(f"/{name}:latest")
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert ports == {"grpc": grpc_port, "metrics": DEFAULT_METRICS_PORTS[name]}
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(DEFAULT_METRICS_PORTS[name])
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == grpc_port
+        assert container["readinessProbe"]["grpc"]["service"] == GRPC_SERVICES[name]
+        assert container["startupProbe"]["periodSeconds"] * container["startupProbe"]["failureThreshold"] >= 120
+    gateway = named("Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert gateway["ports"][0]["containerPort"] == int(env["GATEWAY_HTTP_PORT"]) == GatewaySettings().http_port
+    assert (gateway["readinessProbe"]["httpGet"]["path"], gateway["livenessProbe"]["httpGet"]["path"]) == ("/readyz", "/healthz")
+
+
+def test_service_addresses_point_at_services_that_expose_them():
+    env = config()
+    services = {s["metadata"]["name"]: {p["port"] for p in s["spec"]["ports"]} for s in objects("Service")}
+    for name in DEFAULT_GRPC_PORTS:
+        host, port = env[f"{name.upper()}_ADDR"].split(":")
+        assert int(port) in services[host], name
+    redis_host, redis_port = re.match(r"redis://([^:/]+):(\d+)", env["REDIS_URL"]).groups()
+    assert int(redis_port) in services[redis_host]
+
+
+def test_configured_variables_are_ones_the_code_reads():
+    assert set(config()) <= environment_names(), set(config()) - environment_names()
+    secret = yaml.safe_load((K8S / "secret.example.yaml").read_text())
+    read_by_boto3 = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert set(secret["stringData"]) <= environment_names() | read_by_boto3
+    assert set(secret["stringData"].values()) == {"replace-me"}
+
+
+def test_pods_run_locked_down_with_resources():
+    for workload in workloads():
+        spec = workload["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]) and {"cpu", "memory"} <= set(container["resources"]["limits"])
+
+
+def test_only_the_gateway_is_open_and_retrieval_to_client_namespaces():
+    policies = {p["metadata"]["name"]: p for p in objects("NetworkPolicy")}
+    assert policies["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    open_to_all = [p for p in policies.values() if any("from" not in rule for rule in p["spec"].get("ingress", []))]
+    assert [p["metadata"]["name"] for p in open_to_all] == ["gateway-from-anywhere"]
+    retrieval_rule = policies["retrieval-from-client-namespaces"]["spec"]["ingress"][0]
+    assert retrieval_rule["from"][0]["namespaceSelector"]["matchLabels"] == {"voiceagent.io/retrieval-client": "true"}
+
+
+def test_the_gateway_scales_and_survives_disruptions():
+    assert named("Deployment", "gateway")["spec"]["replicas"] >= 2
+    hpa = named("HorizontalPodAutoscaler", "gateway")["spec"]
+    assert hpa["scaleTargetRef"]["name"] == "gateway" and hpa["minReplicas"] >= 2
+    assert named("PodDisruptionBudget", "gateway")["spec"]["minAvailable"] == 1
+    retrieval = named("StatefulSet", "retrieval")["spec"]
+    assert retrieval["volumeClaimTemplates"][0]["metadata"]["name"] == "data" and retrieval["serviceName"] == "retrieval-headless"
+    assert named("Service", "retrieval-headless")["spec"]["clusterIP"] == "None"
+
+
+def test_org_configs_in_the_cluster_are_the_repository_ones():
+    for copy in (K8S / "orgs").glob("*.json"):
+        assert filecmp.cmp(copy, REPO_ROOT / "data" / copy.stem / "config.json", shallow=False), copy
+    dashboards = named_prefix("ConfigMap", "voiceagent-dashboards")
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert sorted(dashboards["data"]) == sorted(p.name for p in (K8S / "dashboards").glob("*.json"))
+    assert all(json.loads(body)["title"] for body in dashboards["data"].values())
+
+
+def named_prefix(kind: str, prefix: str) -> dict:
+    return next(doc for doc in objects(kind) if doc["metadata"]["name"].startswith(prefix))
+
+
+def test_the_vendor_component_switches_backends_without_editing_the_base(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(K8S, tmp_path)}]\ncomponents: [{os.path.relpath(K8S / 'components' / 'vendors', tmp_path)}]\n"
+    )
+    rendered = render(tmp_path)
+    env = next(doc for doc in rendered if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "voiceagent-config")["data"]
+    assert (env["STT_BACKEND"], env["LLM_BACKEND"], env["TTS_BACKEND"], env["RETRIEVAL_EMBEDDER"]) == ("openai", "openai", "polly", "openai")
+    assert set(env) <= environment_names()
+    assert (config()["STT_BACKEND"], config()["TTS_BACKEND"]) == ("local", "local")
+
+
+def test_the_ingest_job_runs_a_real_voiceagent_command():
+    [job] = render(K8S / "ingest")
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[0] == "voiceagent"
+    options = build_parser().parse_args(command[1:])
+    assert options.command == "ingest" and options.org == "acme"
+
+
+def dockerfile_stages() -> dict[str, list[str]]:
+    stages: dict[str, list[str]] = {}
+    current = None
+    for line in (REPO_ROOT / "Dockerfile").read_text().splitlines():
+        if match := re.match(r"FROM \S+ AS (\S+)", line):
+            current = match.group(1)
+            stages[current] = []
+        elif current and line.strip() and not line.startswith("#"):
+            stages[current].append(line.strip())
+    return stages
+
+
+def test_the_dockerfile_copies_files_that_exist_and_runs_real_modules():
+    stages = dockerfile_stages()
+    assert {"gateway", "stt", "retrieval", "llm", "tts"} <= set(stages)
+    for lines in stages.values():
+        for line in lines:
+            if line.startswith("COPY") and "--from=" not in line:
+                for source in line.split()[1:-1]:
+                    assert (REPO_ROOT / source).exists(), source
+    for service in ("gateway", "stt", "retrieval", "llm", "tts"):
+        [command] = [line for line in stages[service] if line.startswith("CMD")]
+        assert json.loads(command[len("CMD "):]) == ["python", "-m", f"services.{service}"]
+        assert importlib.util.find_spec(f"services.{service}.__main__") is not None
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
+
