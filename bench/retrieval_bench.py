@@ -76,6 +76,7 @@ def bench_search(sizes: list[int]) -> None:
 def bench_ingestion(documents: int) -> list[str]:
     """Chunks per second through extraction, chunking, local embedding and the atomic shard write."""
     from services.common.minilm import MiniLMEmbedder
+    from services.common.providers import ProviderMeter
     from services.retrieval.knowledge import KnowledgeBase, UploadedDocument
     from services.retrieval.shard_cache import ShardCache
     from tests.conftest import copy_sample_org
@@ -85,7 +86,8 @@ def bench_ingestion(documents: int) -> list[str]:
         embedder = MiniLMEmbedder()
         embedder.load()
         embedder.embed(["warm-up"])
-        knowledge = KnowledgeBase(Path(data_dir), embedder, ShardCache(Path(data_dir), 1 << 32), 50_000)
+        meter = ProviderMeter("retrieval", Path(data_dir))
+        knowledge = KnowledgeBase(Path(data_dir), embedder, ShardCache(Path(data_dir), 1 << 32), 50_000, meter)
         sentences = [
             f"Section {s} of manual {d} explains how to adjust the brakes of model {d}-{s} in {s % 7 + 2} steps."
             for d in range(documents)

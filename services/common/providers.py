@@ -21,11 +21,13 @@ from services.common.generated.voiceagent.v1 import common_pb2
 from services.common.metrics import LATENCY_BUCKETS
 from services.common.orgs import ORG_ID_PATTERN
 
-# USD per unit. Whisper $0.006/min; GPT-4 about $0.03 per ~1K-token call; Polly neural $0.000004/char (seed design).
+# USD per unit. Whisper $0.006/min; GPT-4 about $0.03 per ~1K-token call; Polly neural $0.000004/char (seed design);
+# OpenAI text-embedding-3-small $0.02 per million tokens, metered per character at about four characters a token.
 DEFAULT_PRICES: dict[str, float] = {
     "stt:openai": 0.006 / 60,
     "llm:openai": 0.03 / 1000,
     "tts:polly": 0.000004,
+    "retrieval:openai": 0.02 / 1_000_000 / 4,
 }
 
 PROVIDER_USAGE = Counter(

@@ -14,6 +14,7 @@ from prometheus_client import Counter, Histogram
 from services.common.logs import get_logger
 from services.common.metrics import LATENCY_BUCKETS
 from services.common.orgs import OrgConfig, load_org_config
+from services.common.providers import ProviderMeter
 from services.retrieval.embedders import Embedder
 from services.retrieval.ingest import Chunk, DocumentError, chunk_text, extract_text
 from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, utc_now
@@ -84,9 +85,13 @@ class IngestReport:
 
 
 class KnowledgeBase:
-    def __init__(self, data_dir: Path, embedder: Embedder, cache: ShardCache, approximate_threshold: int) -> None:
+    def __init__(
+        self, data_dir: Path, embedder: Embedder, cache: ShardCache, approximate_threshold: int, meter: ProviderMeter
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.embedder = embedder
+        self.meter = meter
+        self.provider = embedder.id.split(":", 1)[0]
         self.cache = cache
         self.approximate_threshold = approximate_threshold
 
@@ -112,10 +117,12 @@ class KnowledgeBase:
         self.org(org_id)
         return self._require_same_embedder(await self.cache.get(org_id, lambda: self._empty(org_id)))
 
-    async def _embed(self, texts: list[str], purpose: str) -> np.ndarray:
+    async def _embed(self, texts: list[str], purpose: str, org_id: str) -> np.ndarray:
         started = time.perf_counter()
-        vectors = await asyncio.to_thread(self.embedder.embed, texts)
+        with self.meter.call(self.provider):
+            vectors = await asyncio.to_thread(self.embedder.embed, texts)
         EMBED_SECONDS.labels(self.embedder.id, purpose).observe(time.perf_counter() - started)
+        self.meter.record(self.provider, org_id, "characters", sum(len(text) for text in texts))
         return vectors
 
     async def search(self, org_id: str, query: str, top_k: int, min_score: float) -> tuple[list[SearchHit], OrgShard]:
@@ -132,7 +139,7 @@ class KnowledgeBase:
         shard = await self.shard(org_id)
         if not shard.chunks:
             return [], shard
-        vector = await self._embed([query], "query")
+        vector = await self._embed([query], "query", org_id)
         started = time.perf_counter()
         found = await asyncio.to_thread(shard.search, vector[0], top_k or org.top_k, min_score)
         INDEX_SEARCH_SECONDS.labels(shard.index_type).observe(time.perf_counter() - started)
@@ -178,7 +185,7 @@ class KnowledgeBase:
                 continue
             prepared.append((document, text, chunks))
         all_chunks = [chunk for _, _, chunks in prepared for chunk in chunks]
-        vectors = await self._embed([chunk.text for chunk in all_chunks], "ingest")
+        vectors = await self._embed([chunk.text for chunk in all_chunks], "ingest", org_id)
         updates: list[DocumentUpdate] = []
         offset, now = 0, utc_now()
         for document, text, chunks in prepared:

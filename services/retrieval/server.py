@@ -6,6 +6,7 @@ import asyncio
 
 from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc
 from services.common.grpc_server import GrpcService, run
+from services.common.providers import ProviderMeter
 from services.retrieval.config import RetrievalSettings
 from services.retrieval.embedders import create_embedder
 from services.retrieval.knowledge import KnowledgeBase
@@ -16,7 +17,8 @@ from services.retrieval.shard_cache import ShardCache
 def build_service(settings: RetrievalSettings) -> GrpcService:
     embedder = create_embedder(settings)
     cache = ShardCache(settings.data_dir, settings.shard_memory_budget_mb * 1024 * 1024)
-    knowledge = KnowledgeBase(settings.data_dir, embedder, cache, settings.approximate_index_threshold)
+    meter = ProviderMeter("retrieval", settings.data_dir)
+    knowledge = KnowledgeBase(settings.data_dir, embedder, cache, settings.approximate_index_threshold, meter)
     servicer = RetrievalServicer(knowledge, settings.admin_token, settings.max_document_bytes)
 
     async def warm_up() -> None:

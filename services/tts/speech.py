@@ -57,7 +57,8 @@ class Speaker:
             data, rate = encode(audio, encoding or WAV, sample_rate)
         except AudioDecodeError as exc:
             raise InvalidSpeechRequestError(str(exc)) from exc
-        usage = self.meter.record(self.synthesizer.provider, org_id, "characters", len(text))
+        # Billed on what the engine was sent: the normalised text.
+        usage = self.meter.record(self.synthesizer.provider, org_id, "characters", len(spoken))
         return SpokenAudio(data, encoding or WAV, rate, audio.duration_seconds, text, usage)
 
     def synthesize(self, text: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str) -> SpokenAudio:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import urllib.request
 
 import grpc
 import pytest
@@ -118,6 +119,10 @@ def test_the_openai_embedder_serves_through_a_compatible_server(tmp_path, fake_o
             assert "price-list.pdf" in {hit.document for hit in hits}
         embedding_calls = [r for r in fake_openai.requests if r["path"] == "/v1/embeddings"]
         assert len(embedding_calls) >= 3  # warm-up, ingestion, query
+        metrics = urllib.request.urlopen(service.metrics_url, timeout=5).read().decode()
+        usage = 'voiceagent_provider_usage_total{org="acme",provider="openai",service="retrieval",unit="characters"}'
+        assert usage in metrics
+        assert 'voiceagent_provider_cost_usd_total{org="acme",provider="openai",service="retrieval"}' in metrics
     finally:
         service.stop()
 

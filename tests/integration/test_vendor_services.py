@@ -83,7 +83,7 @@ def test_tts_on_polly(tmp_path, fake_polly):
             assert fake_polly.requests[-1]["body"]["Text"] == spoken and fake_polly.requests[-1]["body"]["VoiceId"] == "Ruth"
             assert response.format.sample_rate_hz == 8000 and len(response.audio) == pytest.approx(len(spoken) * 0.02 * 8000, abs=2)
             assert response.voice == "Ruth" and response.usage.provider == "polly"
-            assert response.usage.estimated_cost_usd == pytest.approx(len("We open at 10:00 am.") * 0.000004)
+            assert response.usage.estimated_cost_usd == pytest.approx(len(spoken) * 0.000004)
             assert outage_then_recovery(lambda: stub.Synthesize(request, timeout=20), fake_polly, service).audio
     finally:
         service.stop()
