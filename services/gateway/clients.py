@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,12 +37,14 @@ class ServiceClients:
         self, method: Callable[..., Awaitable[Any]], request: Any, timeout: float, call_sid: str, attempts: int = 2
     ) -> Any:
         """Every call the gateway makes is a read (transcribe, search, generate, synthesise), so a call
-        refused with UNAVAILABLE (a restarting pod) is retried once within the same stage deadline."""
+        refused with UNAVAILABLE (a restarting pod) is retried once, within the same stage deadline."""
+        deadline = time.monotonic() + timeout
         for attempt in range(attempts):
             try:
-                return await method(request, timeout=timeout / attempts, metadata=[("x-call-sid", call_sid)])
+                remaining = max(0.001, deadline - time.monotonic())
+                return await method(request, timeout=remaining, metadata=[("x-call-sid", call_sid)])
             except grpc.aio.AioRpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1 or time.monotonic() >= deadline:
                     raise
         raise AssertionError("unreachable")
 

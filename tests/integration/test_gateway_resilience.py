@@ -13,7 +13,7 @@ import pytest
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer
 from services.cli.launcher import free_port
 from services.common import audio
-from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2_grpc, retrieval_pb2_grpc, tts_pb2, tts_pb2_grpc
+from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2_grpc, retrieval_pb2_grpc, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
 from services.common.orgs import load_org_config
 from services.gateway.turn import NOT_HEARD
 from tests.conftest import SAMPLE_ORG, copy_sample_org
@@ -34,6 +34,18 @@ class SlowRetrieval(retrieval_pb2_grpc.RetrievalServicer):
 
 class SlowGeneration(llm_pb2_grpc.GenerationServicer):
     def Generate(self, request, context):
+        time.sleep(SLOW_SECONDS)
+        context.abort(grpc.StatusCode.INTERNAL, "too late anyway")
+
+
+class SlowSpeechToText(stt_pb2_grpc.SpeechToTextServicer):
+    def Transcribe(self, request, context):
+        time.sleep(SLOW_SECONDS)
+        context.abort(grpc.StatusCode.INTERNAL, "too late anyway")
+
+
+class SlowTextToSpeech(tts_pb2_grpc.TextToSpeechServicer):
+    def Synthesize(self, request, context):
         time.sleep(SLOW_SECONDS)
         context.abort(grpc.StatusCode.INTERNAL, "too late anyway")
 
@@ -69,15 +81,17 @@ def answer_turn(stack, caller: str, question: str = "How much does a basic tune-
     return turn
 
 
-def test_slow_retrieval_and_llm_run_into_their_deadlines(stack):
-    slow = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+def test_each_slow_stage_runs_into_its_deadline_and_the_caller_still_hears_something(stack):
+    slow = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     retrieval_pb2_grpc.add_RetrievalServicer_to_server(SlowRetrieval(), slow)
     llm_pb2_grpc.add_GenerationServicer_to_server(SlowGeneration(), slow)
+    stt_pb2_grpc.add_SpeechToTextServicer_to_server(SlowSpeechToText(), slow)
+    tts_pb2_grpc.add_TextToSpeechServicer_to_server(SlowTextToSpeech(), slow)
     port = slow.add_insecure_port(f"127.0.0.1:{free_port()}")
     slow.start()
     services = dict(stack["services"])
     try:
-        for stage in ("retrieval", "llm"):
+        for stage in ("stt", "retrieval", "llm", "tts"):
             gateway = start_gateway(
                 stack["data"], stack["logs"] / f"slow-{stage}.log", services, stack["recordings"],
                 **{f"{stage.upper()}_ADDR": f"127.0.0.1:{port}", f"GATEWAY_{stage.upper()}_TIMEOUT_SECONDS": "0.6"},
@@ -88,11 +102,16 @@ def test_slow_retrieval_and_llm_run_into_their_deadlines(stack):
                 gateway.stop()
             assert turn.details["fallbacks"] == [f"{stage}:DEADLINE_EXCEEDED"]
             assert turn.details["stage_ms"][stage] < 1500
-            if stage == "retrieval":
+            if stage == "stt":
+                assert turn.details["answer"] == NOT_HEARD
+            elif stage == "retrieval":
                 assert turn.details["answer"] == FALLBACK
-            else:  # chunks are at hand: the best matching sentence of the documents, verbatim
+            elif stage == "llm":  # chunks are at hand: the best matching sentence of the documents, verbatim
                 assert "A basic tune-up costs 75 dollars" in turn.details["answer"]
                 assert turn.details["sources"][0].startswith("price-list.pdf#")
+            else:  # the answer, from the documents, is said by Twilio instead of played
+                assert turn.twiml.says == [turn.details["answer"]] and not turn.twiml.plays
+                assert turn.details["sources"] and "dollars" in turn.details["answer"]
     finally:
         slow.stop(0)
 
@@ -100,7 +119,8 @@ def test_slow_retrieval_and_llm_run_into_their_deadlines(stack):
 def test_tts_down_means_twilio_says_the_answer(stack):
     stack["services"]["tts"].kill()
     turn = answer_turn(stack, "+15555550311")
-    assert not turn.twiml.plays and "75 dollars" in turn.twiml.says[0]
+    assert turn.twiml.says == [turn.details["answer"]] and not turn.twiml.plays
+    assert turn.details["sources"] and "dollars" in turn.details["answer"]
     assert turn.details["fallbacks"] == ["tts:UNAVAILABLE"]
 
 

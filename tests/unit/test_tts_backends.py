@@ -56,3 +56,10 @@ def test_piper_speaks_faster_when_asked_and_refuses_unknown_voices():
     assert normal.sample_rate == 22050 and fast.duration_seconds < normal.duration_seconds * 0.85
     with pytest.raises(UnknownVoiceError):
         synthesizer.synthesize("Hello.", "en_GB-alba-medium", 1.0)
+
+
+def test_piper_says_the_same_text_the_same_way_every_time():
+    synthesizer = PiperSynthesizer()
+    synthesizer.load()
+    first, second = (synthesizer.synthesize("A basic tune-up costs 75 dollars.", "", 1.0) for _ in range(2))
+    np.testing.assert_array_equal(first.samples, second.samples)
