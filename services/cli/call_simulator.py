@@ -80,6 +80,8 @@ class TwimlAnswer:
     says: list[str] = field(default_factory=list)
     plays: list[str] = field(default_factory=list)
     record_action: str | None = None
+    # Where Twilio goes when the caller says nothing during <Record>.
+    no_input_action: str | None = None
     hangup: bool = False
 
     @classmethod
@@ -92,6 +94,8 @@ class TwimlAnswer:
                 answer.plays.append(verb.text or "")
             elif verb.tag == "Record":
                 answer.record_action = verb.get("action")
+            elif verb.tag == "Redirect":
+                answer.no_input_action = verb.text
             elif verb.tag == "Hangup":
                 answer.hangup = True
         return answer

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
+ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
+E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}\Z")
 
 
 class UnknownOrgError(LookupError):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import grpc
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.logs import call_sid_var, get_logger, org_id_var
+from services.common.orgs import OrgConfig
 from services.gateway import twiml
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner, InvalidAudioUrlError
 from services.gateway.clients import ServiceClients
@@ -62,7 +65,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
         http = httpx.AsyncClient()
         clients = ServiceClients(settings)
-        signer = AudioUrlSigner(settings.audio_signing_key or settings.twilio_auth_token)
+        signing_key = settings.audio_signing_key or settings.twilio_auth_token
+        if not signing_key:
+            signing_key = secrets.token_hex(32)
+            log.warning("gateway.random_audio_key", detail="set GATEWAY_AUDIO_SIGNING_KEY so replicas can serve each other's audio")
+        signer = AudioUrlSigner(signing_key)
         voice = Voice(clients, signer, AudioCache(settings.audio_cache_entries), settings)
         orgs = OrgDirectory(settings.data_dir)
         create_series(orgs.org_ids())
@@ -132,24 +139,30 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         details = {"answer": org.greeting} if gw.settings.turn_details_header else None
         return twiml_response(twiml.speak_and_listen(greeting, org, base_url(request, gw.settings), gw.settings), details)
 
-    @app.post("/voice/recording-callback")
-    async def recording_callback(request: Request, params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
+    async def call_state(params: dict[str, str], gw: Gateway) -> tuple[OrgConfig | None, CallSession | None, bool]:
+        """The call's org and session; a missing session (expired, or taken before sessions were shared) starts fresh."""
         call_sid = params.get("CallSid", "")
         session = await gw.store.get(call_sid)
         org = gw.orgs.by_id(session.org_id) if session else gw.orgs.for_number(params.get("To", ""))
         if org is None:
-            return twiml_response(twiml.speak_and_hang_up(Speech(twiml.UNKNOWN_NUMBER)))
+            return None, None, False
         org_id_var.set(org.org_id)
+        return org, session or CallSession(call_sid=call_sid, org_id=org.org_id), session is not None
+
+    async def answer(request: Request, params: dict[str, str], gw: Gateway, recording: bool) -> Response:
+        org, session, existed = await call_state(params, gw)
+        if org is None:
+            return twiml_response(twiml.speak_and_hang_up(Speech(twiml.UNKNOWN_NUMBER)))
         label = gw.orgs.label(org.org_id)
-        if session is None:
-            # Another replica took the call before sessions were shared, or the session expired: carry on fresh.
-            session = CallSession(call_sid=call_sid, org_id=org.org_id)
         if not await gw.limiter.allow("turns", params.get("From", ""), gw.settings.turns_per_window):
             TURNS.labels(label, "rate_limited").inc()
             return twiml_response(twiml.speak_and_hang_up(Speech(twiml.RATE_LIMITED), voice=org.twilio_voice))
-        result = await gw.turns.run(org, label, session, params.get("RecordingUrl", ""))
+        if recording:
+            result = await gw.turns.run(org, label, session, params.get("RecordingUrl", ""))
+        else:
+            result = await gw.turns.no_input(org, label, session)
         TURNS.labels(label, result.outcome).inc()
-        await gw.store.put(session)
+        await (gw.store.update(session) if existed else gw.store.put(session))
         base = base_url(request, gw.settings)
         body = (
             twiml.speak_and_hang_up(result.speech, base, org.twilio_voice)
@@ -163,6 +176,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 "stage_ms": result.stage_ms, "fallbacks": result.fallbacks, "outcome": result.outcome,
             }
         return twiml_response(body, details)
+
+    @app.post("/voice/recording-callback")
+    async def recording_callback(request: Request, params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
+        return await answer(request, params, gw, recording=True)
+
+    @app.post("/voice/no-input")
+    async def no_input(request: Request, params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
+        return await answer(request, params, gw, recording=False)
 
     @app.post("/voice/status")
     async def status(params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
@@ -184,7 +205,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         audio = gw.voice.cache.get(digest)
         if audio is None:
             # Synthesised on another replica: what to say is in the signed URL, so say it again.
-            audio = await gw.voice.synthesise(org_id, voice, text, call_sid="")
+            try:
+                audio = await gw.voice.synthesise(org_id, voice, text, call_sid="")
+            except grpc.aio.AioRpcError as error:
+                log.warning("audio.resynthesis_failed", code=error.code().name)
+                raise HTTPException(status_code=503, detail="answer audio unavailable") from error
             gw.voice.cache.put(digest, audio)
         return Response(content=audio, media_type="audio/wav", headers={"Cache-Control": "private, max-age=3600"})
 

@@ -56,43 +56,79 @@ class SignatureVerifier:
         return self._validator.validate(public_url(request, self.settings), params, signature)
 
 
+MAX_REDIRECTS = 3
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
 class RecordingDownloader:
     def __init__(self, settings: GatewaySettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
         self.client = client
-        self.prefixes = settings.allowed_recording_prefixes()
+        # Each allowlist entry is compared by exact scheme, host and port, then by path prefix, so
+        # "https://api.twilio.com" can never admit "https://api.twilio.com.evil.example/".
+        self.allowed = [(_origin(prefix), urlsplit(prefix).path or "/") for prefix in settings.allowed_recording_prefixes()]
+
+    def _scheme_allowed(self, scheme: str) -> bool:
+        return scheme == "https" or (scheme == "http" and self.settings.allow_insecure_recording_urls)
 
     def check(self, url: str) -> str:
         """The URL to fetch (WAV), or RecordingRefusedError for anything outside the allowlist."""
-        parts = urlsplit(url)
-        if parts.scheme != "https" and not (parts.scheme == "http" and self.settings.allow_insecure_recording_urls):
+        try:
+            parts = urlsplit(url)
+            origin = _origin(url)
+        except ValueError as error:
+            raise RecordingRefusedError(f"recording URL is malformed: {error}") from error
+        if not self._scheme_allowed(parts.scheme):
             raise RecordingRefusedError(f"recording URL scheme {parts.scheme!r} is not allowed")
         if parts.username or parts.password or not parts.hostname:
             raise RecordingRefusedError("recording URL must not carry credentials")
-        normalised = f"{parts.scheme}://{parts.netloc.lower()}{parts.path}"
-        if ".." in parts.path or not any(normalised.startswith(prefix) for prefix in self.prefixes):
+        if ".." in parts.path or not any(origin == allowed and parts.path.startswith(path) for allowed, path in self.allowed):
             raise RecordingRefusedError("recording URL is not on RECORDING_URL_ALLOWLIST")
-        return normalised if normalised.endswith(".wav") else normalised + ".wav"
+        url = f"{parts.scheme}://{parts.netloc.lower()}{parts.path}"
+        return url if url.endswith(".wav") else url + ".wav"
 
     async def download(self, url: str) -> bytes:
         target = self.check(url)
-        auth = (self.settings.twilio_account_sid, self.settings.twilio_auth_token) if self.settings.twilio_account_sid else None
         for attempt in range(1, self.settings.download_attempts + 1):
             try:
-                async with self.client.stream(
-                    "GET", target, auth=auth, timeout=self.settings.download_timeout_seconds, follow_redirects=False
-                ) as response:
-                    if response.status_code == 404 and attempt < self.settings.download_attempts:
-                        await asyncio.sleep(self.settings.download_retry_seconds * attempt)
-                        continue
-                    if response.status_code != 200:
-                        raise RecordingUnavailableError(f"recording download answered HTTP {response.status_code}")
-                    data = bytearray()
-                    async for piece in response.aiter_bytes():
-                        data.extend(piece)
-                        if len(data) > self.settings.recording_max_bytes:
-                            raise RecordingUnavailableError(f"recording is larger than {self.settings.recording_max_bytes} bytes")
-                    return bytes(data)
-            except httpx.HTTPError as error:
+                response = await self._fetch(target)
+            except (httpx.HTTPError, httpx.InvalidURL) as error:
                 raise RecordingUnavailableError(f"recording download failed: {error}") from error
-        raise RecordingUnavailableError("recording was still missing after retries")
+            if response is None and attempt < self.settings.download_attempts:
+                await asyncio.sleep(self.settings.download_retry_seconds * attempt)
+                continue
+            if response is None:
+                break
+            return response
+        raise RecordingUnavailableError("recording download answered HTTP 404 (still missing after retries)")
+
+    async def _fetch(self, url: str) -> bytes | None:
+        """The recording's bytes, or None for a 404. Twilio may redirect the media to its storage: redirects
+        are followed over https only, and the account credentials go to the allowlisted origin only."""
+        origin = _origin(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            auth = None
+            if self.settings.twilio_account_sid and _origin(url) == origin:
+                auth = (self.settings.twilio_account_sid, self.settings.twilio_auth_token)
+            async with self.client.stream("GET", url, auth=auth, timeout=self.settings.download_timeout_seconds) as response:
+                if response.is_redirect:
+                    location = str(response.url.join(response.headers.get("location", "")))
+                    if not self._scheme_allowed(urlsplit(location).scheme):
+                        raise RecordingUnavailableError(f"recording redirected to a non-https URL (HTTP {response.status_code})")
+                    url = location
+                    continue
+                if response.status_code == 404:
+                    return None
+                if response.status_code != 200:
+                    raise RecordingUnavailableError(f"recording download answered HTTP {response.status_code}")
+                data = bytearray()
+                async for piece in response.aiter_bytes():
+                    data.extend(piece)
+                    if len(data) > self.settings.recording_max_bytes:
+                        raise RecordingUnavailableError(f"recording is larger than {self.settings.recording_max_bytes} bytes")
+                return bytes(data)
+        raise RecordingUnavailableError("recording redirected too many times")

@@ -34,6 +34,10 @@ class SessionStore(Protocol):
 
     async def put(self, session: CallSession) -> None: ...
 
+    async def update(self, session: CallSession) -> None:
+        """Write back only if the call is still open: a status callback may have ended it meanwhile."""
+        ...
+
     async def delete(self, call_sid: str) -> CallSession | None: ...
 
     async def count(self, key: str, window_seconds: int) -> int:
@@ -62,6 +66,10 @@ class MemorySessionStore:
     async def put(self, session: CallSession) -> None:
         self._sessions[session.call_sid] = (time.monotonic() + self.ttl_seconds, session.to_json())
 
+    async def update(self, session: CallSession) -> None:
+        if await self.get(session.call_sid) is not None:
+            await self.put(session)
+
     async def delete(self, call_sid: str) -> CallSession | None:
         entry = self._sessions.pop(call_sid, None)
         return CallSession.from_json(entry[1]) if entry else None
@@ -86,6 +94,9 @@ class RedisSessionStore:
 
     async def put(self, session: CallSession) -> None:
         await self._redis.set(f"voiceagent:session:{session.call_sid}", session.to_json(), ex=self.ttl_seconds)
+
+    async def update(self, session: CallSession) -> None:
+        await self._redis.set(f"voiceagent:session:{session.call_sid}", session.to_json(), ex=self.ttl_seconds, xx=True)
 
     async def delete(self, call_sid: str) -> CallSession | None:
         raw = await self._redis.getdel(f"voiceagent:session:{call_sid}")

@@ -119,10 +119,18 @@ class TurnOrchestrator:
         self.settings = settings
 
     async def run(self, org: OrgConfig, org_label: str, session: CallSession, recording_url: str) -> TurnResult:
-        clock = StageClock(org_label)
-        fallbacks: list[str] = []
-        started = time.perf_counter()
+        clock, fallbacks, started = StageClock(org_label), [], time.perf_counter()
         result = await self._answer(org, session, recording_url, clock, fallbacks)
+        return await self._finish(org, session, result, clock, fallbacks, started)
+
+    async def no_input(self, org: OrgConfig, org_label: str, session: CallSession) -> TurnResult:
+        """The caller said nothing at all (Twilio sent no recording): prompt again, or end after twice."""
+        clock, fallbacks, started = StageClock(org_label), [], time.perf_counter()
+        return await self._finish(org, session, self._not_heard(org, session), clock, fallbacks, started)
+
+    async def _finish(
+        self, org: OrgConfig, session: CallSession, result: TurnResult, clock: StageClock, fallbacks: list[str], started: float
+    ) -> TurnResult:
         if not result.end_call and session.turns >= org.max_turns:
             result.speech.text = f"{result.speech.text} {org.goodbye_message}"
             result.speech.audio_path = None
@@ -130,7 +138,7 @@ class TurnOrchestrator:
         if result.speech.audio_path is None and org.speech_mode == "play":
             result.speech = await self.voice.speech(org, result.speech.text, session.call_sid, clock, fallbacks)
         elapsed = time.perf_counter() - started
-        STAGE_SECONDS.labels("turn", org_label).observe(elapsed)
+        STAGE_SECONDS.labels("turn", clock.org_label).observe(elapsed)
         clock.stage_ms["turn"] = round(elapsed * 1000, 1)
         result.stage_ms, result.fallbacks = clock.stage_ms, fallbacks
         log.info("turn.done", org_id=org.org_id, outcome=result.outcome, stages_ms=clock.stage_ms, fallbacks=fallbacks, turn=session.turns)

@@ -33,6 +33,8 @@ def speak_and_listen(speech: Speech, org: OrgConfig, base_url: str, settings: Ga
         play_beep=False,
         trim="trim-silence",
     )
+    # Twilio skips the action when the caller said nothing and runs the next verb: without this the call would end.
+    response.redirect(f"{base_url}/voice/no-input", method="POST")
     return str(response)
 
 

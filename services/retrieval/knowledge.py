@@ -17,7 +17,7 @@ from services.common.orgs import OrgConfig, load_org_config
 from services.common.providers import ProviderMeter
 from services.retrieval.embedders import Embedder
 from services.retrieval.ingest import Chunk, DocumentError, chunk_text, extract_text
-from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, utc_now
+from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, ShardCorruptError, utc_now
 from services.retrieval.shard_cache import ShardCache
 
 log = get_logger(__name__)
@@ -196,7 +196,13 @@ class KnowledgeBase:
             outcomes[document.name] = DocumentOutcome(document.name, chunks=len(chunks))
             DOCUMENTS_INGESTED.labels("ok").inc()
         async with self.cache.lock(org_id):
-            previous = await self.cache.get_locked(org_id, lambda: self._empty(org_id))
+            try:
+                previous = await self.cache.get_locked(org_id, lambda: self._empty(org_id))
+            except ShardCorruptError:
+                if not rebuild:
+                    raise
+                # A damaged shard is exactly what --rebuild is for: start over past every version on disk.
+                previous = self._empty(org_id, self.cache.store(org_id).newest_version())
             base = self._empty(org_id, previous.version) if rebuild else self._require_same_embedder(previous)
             removed = sum(base.documents[u.record.name].chunks for u in updates if u.record.name in base.documents)
             shard = previous

@@ -168,6 +168,11 @@ class ShardStore:
         name = pointer.read_text(encoding="utf-8").strip()
         return self.directory / name
 
+    def newest_version(self) -> int:
+        """The highest version number on disk, readable or not: a rebuild must write past it."""
+        numbers = [int(entry.name[1:9]) for entry in self.directory.glob("v*") if entry.name[1:9].isdigit()]
+        return max(numbers, default=0)
+
     def load(self, org_id: str) -> OrgShard | None:
         """The current version, or None when nothing was ever written."""
         version_dir = self.current_version_dir()
@@ -187,17 +192,17 @@ class ShardStore:
                 for row in map(json.loads, (version_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines())
             ]
             documents = {row["name"]: DocumentRecord(**row) for row in manifest["documents"]}
+            if vectors.shape != (len(chunks), dimension):
+                raise ShardCorruptError(f"{version_dir}: {len(chunks)} chunks but vectors of shape {vectors.shape}")
+            if manifest["index_type"] == "hnsw":
+                index = faiss.read_index(str(version_dir / "index.faiss"))
+                index.hnsw.efSearch = HNSW_EF_SEARCH
+            else:
+                index, _ = build_index(vectors, dimension, approximate_threshold=1 << 62)
         except ShardCorruptError:
             raise
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise ShardCorruptError(f"{version_dir}: cannot read shard: {exc}") from exc
-        if vectors.shape != (len(chunks), dimension):
-            raise ShardCorruptError(f"{version_dir}: {len(chunks)} chunks but vectors of shape {vectors.shape}")
-        if manifest["index_type"] == "hnsw":
-            index = faiss.read_index(str(version_dir / "index.faiss"))
-            index.hnsw.efSearch = HNSW_EF_SEARCH
-        else:
-            index, _ = build_index(vectors, dimension, approximate_threshold=1 << 62)
         return OrgShard(
             org_id=org_id,
             embedder=manifest["embedder"],

@@ -171,3 +171,17 @@ def test_health_and_readiness(stack):
     assert httpx.get(f"{gateway.address}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{gateway.address}/readyz")
     assert ready.status_code == 200 and ready.json()["services"] == {"stt": True, "retrieval": True, "llm": True, "tts": True}
+
+
+def test_a_caller_who_says_nothing_is_prompted_then_let_go(stack):
+    """Twilio sends no recording when the caller is silent; it follows the <Redirect> after <Record>."""
+    sim = stack["sim"]
+    params = inbound_params("+15555550120", call_sid="CA" + "5" * 32)
+    greeting = TwimlAnswer.parse(sim.post("/voice/inbound", params).text)
+    assert greeting.no_input_action.endswith("/voice/no-input")
+    first = sim.post(greeting.no_input_action, params)
+    prompt = TwimlAnswer.parse(first.text)
+    assert json.loads(first.headers["X-Voiceagent-Turn"])["answer"] == NOT_HEARD
+    assert prompt.record_action and prompt.no_input_action and not prompt.hangup
+    second = TwimlAnswer.parse(sim.post(prompt.no_input_action, params).text)
+    assert second.hangup and not second.record_action

@@ -26,28 +26,14 @@ FALLBACK = load_org_config(SAMPLE_ORG.parent, "acme").fallback_message
 SLOW_SECONDS = 5.0
 
 
-class SlowRetrieval(retrieval_pb2_grpc.RetrievalServicer):
-    def Search(self, request, context):
+def slow(servicer: type, method: str):
+    """A servicer whose `method` answers only after SLOW_SECONDS, long past any stage deadline."""
+
+    def too_late(self, request, context):
         time.sleep(SLOW_SECONDS)
         context.abort(grpc.StatusCode.INTERNAL, "too late anyway")
 
-
-class SlowGeneration(llm_pb2_grpc.GenerationServicer):
-    def Generate(self, request, context):
-        time.sleep(SLOW_SECONDS)
-        context.abort(grpc.StatusCode.INTERNAL, "too late anyway")
-
-
-class SlowSpeechToText(stt_pb2_grpc.SpeechToTextServicer):
-    def Transcribe(self, request, context):
-        time.sleep(SLOW_SECONDS)
-        context.abort(grpc.StatusCode.INTERNAL, "too late anyway")
-
-
-class SlowTextToSpeech(tts_pb2_grpc.TextToSpeechServicer):
-    def Synthesize(self, request, context):
-        time.sleep(SLOW_SECONDS)
-        context.abort(grpc.StatusCode.INTERNAL, "too late anyway")
+    return type(f"Slow{servicer.__name__}", (servicer,), {method: too_late})()
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +68,13 @@ def answer_turn(stack, caller: str, question: str = "How much does a basic tune-
 
 
 def test_each_slow_stage_runs_into_its_deadline_and_the_caller_still_hears_something(stack):
-    slow = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    retrieval_pb2_grpc.add_RetrievalServicer_to_server(SlowRetrieval(), slow)
-    llm_pb2_grpc.add_GenerationServicer_to_server(SlowGeneration(), slow)
-    stt_pb2_grpc.add_SpeechToTextServicer_to_server(SlowSpeechToText(), slow)
-    tts_pb2_grpc.add_TextToSpeechServicer_to_server(SlowTextToSpeech(), slow)
-    port = slow.add_insecure_port(f"127.0.0.1:{free_port()}")
-    slow.start()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    retrieval_pb2_grpc.add_RetrievalServicer_to_server(slow(retrieval_pb2_grpc.RetrievalServicer, "Search"), server)
+    llm_pb2_grpc.add_GenerationServicer_to_server(slow(llm_pb2_grpc.GenerationServicer, "Generate"), server)
+    stt_pb2_grpc.add_SpeechToTextServicer_to_server(slow(stt_pb2_grpc.SpeechToTextServicer, "Transcribe"), server)
+    tts_pb2_grpc.add_TextToSpeechServicer_to_server(slow(tts_pb2_grpc.TextToSpeechServicer, "Synthesize"), server)
+    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
+    server.start()
     services = dict(stack["services"])
     try:
         for stage in ("stt", "retrieval", "llm", "tts"):
@@ -113,7 +99,7 @@ def test_each_slow_stage_runs_into_its_deadline_and_the_caller_still_hears_somet
                 assert turn.twiml.says == [turn.details["answer"]] and not turn.twiml.plays
                 assert turn.details["sources"] and "dollars" in turn.details["answer"]
     finally:
-        slow.stop(0)
+        server.stop(0)
 
 
 def test_tts_down_means_twilio_says_the_answer(stack):

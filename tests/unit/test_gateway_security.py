@@ -65,12 +65,21 @@ def downloader(**overrides) -> RecordingDownloader:
         "https://api.twilio.com/2010-04-01/../../internal",
         "file:///etc/passwd",
         "gopher://api.twilio.com/",
+        "https://[api.twilio.com/x",
+        "https://api.twilio.com:8443/2010-04-01/x",
         "",
     ],
 )
 def test_recording_urls_off_the_allowlist_are_refused(url):
     with pytest.raises(RecordingRefusedError):
         downloader().check(url)
+
+
+def test_an_allowlist_entry_without_a_slash_still_matches_the_host_exactly():
+    strict = downloader(recording_url_allowlist="https://api.twilio.com")
+    with pytest.raises(RecordingRefusedError):
+        strict.check("https://api.twilio.com.evil.example/2010-04-01/x")
+    assert strict.check("https://API.twilio.com/2010-04-01/x") == "https://api.twilio.com/2010-04-01/x.wav"
 
 
 def test_twilio_recording_urls_are_fetched_as_wav():

@@ -1,4 +1,4 @@
-"""Recording downloads: basic auth, a short retry while Twilio stores the file, a size cap, no redirects."""
+"""Recording downloads: basic auth, a short retry while Twilio stores the file, a size cap, careful redirects."""
 
 from __future__ import annotations
 
@@ -99,6 +99,13 @@ def test_refuses_recordings_over_the_size_cap(api_factory):
         download(api_factory(body=b"x" * 5000), recording_max_bytes=1000)
 
 
-def test_does_not_follow_redirects_off_the_allowlist(api_factory):
-    with pytest.raises(RecordingUnavailableError, match="302"):
-        download(api_factory(redirect_to="http://169.254.169.254/latest/meta-data/"))
+def test_follows_a_storage_redirect_without_sending_the_credentials_there(api_factory):
+    storage = api_factory(body=b"RIFF-from-storage")
+    api = api_factory(redirect_to=storage.base + "media/RE1.wav")
+    assert download(api) == b"RIFF-from-storage"
+    assert api.calls[0]["auth"].startswith("Basic ") and storage.calls == [{"path": "/media/RE1.wav", "auth": None}]
+
+
+def test_refuses_redirects_to_other_schemes(api_factory):
+    with pytest.raises(RecordingUnavailableError, match="non-https"):
+        download(api_factory(redirect_to="file:///etc/passwd"))

@@ -1,5 +1,6 @@
 """Shard versions: search, replacement of documents, atomic persistence, safe formats."""
 
+import hashlib
 import json
 import os
 
@@ -174,3 +175,48 @@ def test_shards_do_not_need_pickle(monkeypatch, tmp_path):
     store = ShardStore(tmp_path)
     store.write(shard_with(update("a.txt", ["one"])))
     assert store.load("acme").chunks[0].text == "one"
+
+
+def test_a_missing_index_file_is_reported_as_corruption(tmp_path):
+    store = ShardStore(tmp_path)
+    n, dim = 300, 16
+    vectors = unit(RNG.standard_normal((n, dim)))
+    store.write(OrgShard.empty("acme", "test:embedder", dim).with_documents([update("a.txt", [f"t{i}" for i in range(n)], vectors)], 10))
+    (store.current_version_dir() / "index.faiss").unlink()
+    with pytest.raises(ShardCorruptError):
+        store.load("acme")
+    assert store.newest_version() == 1
+
+
+class HashingEmbedder:
+    """A deterministic stand-in for the model, so the ingest logic can be tested without loading it."""
+
+    id = "test:hashing"
+    dimension = DIM
+
+    def embed(self, texts):
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        seeds = [int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") for text in texts]
+        return unit([np.random.default_rng(seed).standard_normal(DIM) for seed in seeds])
+
+
+def test_a_damaged_shard_can_be_rebuilt(tmp_path):
+    import asyncio
+
+    from services.common.providers import ProviderMeter
+    from services.retrieval.knowledge import KnowledgeBase, UploadedDocument
+    from services.retrieval.shard_cache import ShardCache
+    from tests.conftest import copy_sample_org
+
+    copy_sample_org(tmp_path)
+    knowledge = KnowledgeBase(tmp_path, HashingEmbedder(), ShardCache(tmp_path, 10**9), 1000, ProviderMeter("retrieval", tmp_path))
+    document = UploadedDocument("hours.txt", b"We open at nine every weekday.")
+    asyncio.run(knowledge.ingest("acme", [document]))
+    chunks_file = ShardStore(tmp_path / "acme" / "vector_store").current_version_dir() / "chunks.jsonl"
+    chunks_file.write_text("damaged")
+    fresh = KnowledgeBase(tmp_path, HashingEmbedder(), ShardCache(tmp_path, 10**9), 1000, ProviderMeter("retrieval", tmp_path))
+    with pytest.raises(ShardCorruptError):
+        asyncio.run(fresh.ingest("acme", [document]))
+    rebuilt = asyncio.run(fresh.ingest("acme", [document], rebuild=True))
+    assert rebuilt.shard.version == 2 and [c.text for c in rebuilt.shard.chunks] == ["We open at nine every weekday."]
