@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import secrets
+import xml.etree.ElementTree as ElementTree
 import signal
 import sys
 import time
@@ -13,6 +16,7 @@ import grpc
 
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, RecordingServer, TwilioSimulator
 from services.cli.launcher import REPO_ROOT, GatewayProcess, ServiceProcess
+from services.cli.stream_simulator import MediaStreamCaller
 from services.cli.output import add_address_option, print_json, print_table
 from services.common import audio
 from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
@@ -43,6 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     call.add_argument("--gateway-url", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"))
     add_address_option(call, "tts", "--tts-addr")
     call.add_argument("-o", "--output-dir", type=Path, default=REPO_ROOT / "out", help="where answer audio is written")
+    call.add_argument("--stream", action="store_true", help="drive the call over Media Streams (orgs in streaming mode)")
     call.add_argument("--json", action="store_true")
     call.set_defaults(run=run_call)
 
@@ -120,6 +125,8 @@ def _caller_audio(args: argparse.Namespace) -> list[bytes]:
 def run_call(args: argparse.Namespace) -> int:
     to = args.to or load_org_config(Path(os.environ.get("VOICEAGENT_DATA_DIR", REPO_ROOT / "data")), args.org).phone_numbers[0]
     turns = _caller_audio(args)
+    if args.stream:
+        return asyncio.run(_stream_call(args, to, turns))
     token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_AUTH_TOKEN)
     account = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID)
     recordings = RecordingServer(account, token, _recording_port())
@@ -166,4 +173,34 @@ def run_call(args: argparse.Namespace) -> int:
             print(f"audio: {', '.join(turn['audio'])}")
         if turn["hangup"]:
             print("(the agent hung up)")
+    return 0
+
+
+async def _stream_call(args: argparse.Namespace, to: str, turns: list[bytes]) -> int:
+    """The caller's turns spoken in real time over the WebSocket the inbound webhook points at."""
+    token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_AUTH_TOKEN)
+    account = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID)
+    simulator = TwilioSimulator(args.gateway_url, token, account, recordings=None)
+    call_sid = "CA" + secrets.token_hex(16)
+    params = {"AccountSid": account, "CallSid": call_sid, "From": args.caller, "To": to, "CallStatus": "ringing"}
+    stream = ElementTree.fromstring(simulator.post("/voice/inbound", params).raise_for_status().text).find("Connect/Stream")
+    if stream is None:
+        raise SystemExit(f"error: org {args.org} is not in streaming mode (conversation_mode)")
+    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    async with MediaStreamCaller(stream.get("url"), parameters, call_sid=call_sid, account_sid=account) as caller:
+        await caller.wait_for_answer()
+        for clip in turns:
+            await caller.say(audio.encode(audio.decode(clip, audio.UNSPECIFIED), audio.MULAW)[0])
+            await caller.wait_for_answer()
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    heard = args.output_dir / "call-stream-heard.wav"
+    heard.write_bytes(audio.wav_bytes(audio.decode(bytes(caller.heard), audio.MULAW)))
+    latencies = [turn.latency_ms for turn in caller.turns]
+    if args.json:
+        print_json({"org": args.org, "turns": [{"turn": n, "latency_ms": ms} for n, ms in enumerate(latencies, 1)],
+                    "barge_ins": len(caller.received("clear")), "heard": str(heard)})
+    else:
+        for number, ms in enumerate(latencies, start=1):
+            print(f"turn {number}: first answer audio {ms:.0f} ms after the caller stopped speaking" if ms is not None else f"turn {number}: no answer")
+        print(f"what the caller heard: {heard}")
     return 0

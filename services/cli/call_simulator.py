@@ -111,7 +111,7 @@ class TurnReport:
 
 
 class TwilioSimulator:
-    def __init__(self, gateway_url: str, auth_token: str, account_sid: str, recordings: RecordingServer) -> None:
+    def __init__(self, gateway_url: str, auth_token: str, account_sid: str, recordings: RecordingServer | None) -> None:
         self.gateway_url = gateway_url.rstrip("/")
         self.validator = RequestValidator(auth_token)
         self.account_sid = account_sid

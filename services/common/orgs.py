@@ -51,6 +51,8 @@ class OrgConfig(BaseModel):
     # Voice for <Say> (and the fallback when our tts is down), e.g. Twilio's "Polly.Joanna".
     twilio_voice: str = "Polly.Joanna"
     goodbye_message: str = "Thanks for calling. Goodbye!"
+    # "turns": <Record> per turn. "streaming": Twilio Media Streams over a WebSocket, with barge-in.
+    conversation_mode: Literal["turns", "streaming"] = "turns"
 
     @field_validator("org_id")
     @classmethod

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 import httpx
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,6 +23,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.metrics import ACTIVE_CALLS, CALLS, TURNS, WEBHOOKS_REJECTED, create_series
 from services.gateway.orgs import OrgDirectory
 from services.gateway.security import RecordingDownloader, SignatureVerifier, public_url
+from services.gateway.streaming import StreamingCall, StreamTokens
 from services.gateway.sessions import CallSession, MemorySessionStore, RateLimiter, RedisSessionStore, SessionStore
 from services.gateway.turn import Speech, TurnOrchestrator, Voice
 
@@ -42,6 +43,7 @@ class Gateway:
     voice: Voice
     turns: TurnOrchestrator
     http: httpx.AsyncClient
+    stream_tokens: StreamTokens
 
 
 def twiml_response(body: str, details: dict | None = None) -> Response:
@@ -83,6 +85,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             voice=voice,
             turns=TurnOrchestrator(clients, RecordingDownloader(settings, http), voice, settings),
             http=http,
+            stream_tokens=StreamTokens(signing_key, settings.stream_token_seconds),
         )
         if settings.insecure_skip_signature:
             log.warning("gateway.signatures_disabled", detail="GATEWAY_INSECURE_SKIP_SIGNATURE is on: anyone can drive calls")
@@ -134,7 +137,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         session = CallSession(call_sid=params.get("CallSid", ""), org_id=org.org_id)
         await gw.store.put(session)
         ACTIVE_CALLS.inc()
-        log.info("call.started", caller=caller)
+        log.info("call.started", caller=caller, mode=org.conversation_mode)
+        if org.conversation_mode == "streaming":
+            token = gw.stream_tokens.mint(session.call_sid, org.org_id)
+            return twiml_response(twiml.connect_stream(base_url(request, gw.settings), org.org_id, token))
         greeting = await gw.voice.speech(org, org.greeting, session.call_sid)
         details = {"answer": org.greeting} if gw.settings.turn_details_header else None
         return twiml_response(twiml.speak_and_listen(greeting, org, base_url(request, gw.settings), gw.settings), details)
@@ -195,6 +201,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 CALLS.labels(gw.orgs.label(session.org_id), call_status).inc()
                 log.info("call.ended", status=call_status, turns=session.turns)
         return Response(status_code=204)
+
+    @app.websocket("/voice/stream")
+    async def media_stream(websocket: WebSocket) -> None:
+        await StreamingCall(websocket, websocket.app.state.gateway).run()
 
     @app.get("/audio/{digest}.wav")
     async def answer_audio(digest: str, p: str, s: str, gw: Gateway = Depends(gateway)) -> Response:

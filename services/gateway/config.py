@@ -61,6 +61,12 @@ class GatewaySettings(BaseSettings):
     # it carries what the caller said, so it stays off in production.
     turn_details_header: bool = False
 
+    # Streaming calls: silence that ends the caller's turn (the main latency lever), how long the caller must
+    # keep talking over the agent before it stops (shorter sounds are back-channel: "mm-hm"), stream token life.
+    stream_end_of_speech_ms: int = Field(default=500, ge=100, le=3000)
+    barge_in_min_speech_ms: int = Field(default=400, ge=0, le=5000)
+    stream_token_seconds: int = Field(default=60, ge=5)
+
     record_timeout_seconds: int = Field(default=2, ge=1, le=10)
     record_max_length_seconds: int = Field(default=30, ge=5, le=600)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twilio.twiml.voice_response import VoiceResponse
+from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
 from services.common.orgs import OrgConfig
 from services.gateway.config import GatewaySettings
@@ -42,4 +42,16 @@ def speak_and_hang_up(speech: Speech, base_url: str = "", voice: str = DEFAULT_V
     response = VoiceResponse()
     _speak(response, speech, base_url, voice)
     response.hangup()
+    return str(response)
+
+
+def connect_stream(base_url: str, org_id: str, token: str) -> str:
+    """Hand the call to our Media Streams WebSocket; Twilio passes the <Parameter>s in its `start` message."""
+    stream = Stream(url=base_url.replace("http", "ws", 1) + "/voice/stream")
+    stream.parameter(name="org_id", value=org_id)
+    stream.parameter(name="token", value=token)
+    connect = Connect()
+    connect.append(stream)
+    response = VoiceResponse()
+    response.append(connect)
     return str(response)

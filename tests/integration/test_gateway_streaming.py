@@ -1,0 +1,173 @@
+"""Streaming calls over Twilio Media Streams, with every service a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from collections.abc import Iterator
+
+import grpc
+import numpy as np
+import pytest
+
+from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer
+from services.cli.stream_simulator import MediaStreamCaller
+from services.common import audio
+from services.common.generated.voiceagent.v1 import common_pb2, stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
+from tests.conftest import copy_sample_org
+from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services, write_org
+
+pytestmark = pytest.mark.slow
+
+STREAM_NUMBER = "+14155550133"
+TELEPHONE = common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[dict]:
+    data_dir = tmp_path_factory.mktemp("data")
+    copy_sample_org(data_dir)
+    write_org(data_dir, "streamco", STREAM_NUMBER, conversation_mode="streaming")
+    logs = tmp_path_factory.mktemp("logs")
+    services = start_model_services(data_dir, logs)
+    recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
+    gateway = start_gateway(data_dir, logs / "gateway.log", services, recordings)
+    with grpc.insecure_channel(services["tts"].address) as channel:
+        tts = tts_pb2_grpc.TextToSpeechStub(channel)
+        speech = {
+            text: tts.Synthesize(tts_pb2.SynthesizeRequest(text=text, format=TELEPHONE), timeout=30).audio
+            for text in ("What time do you open on Saturday?", "And on Sundays?", "Where can I park?")
+        }
+    try:
+        yield {"services": services, "gateway": gateway, "sim": simulator(gateway, recordings), "speech": speech, "data": data_dir}
+    finally:
+        gateway.stop()
+        recordings.close()
+        for service in services.values():
+            service.stop()
+
+
+def open_stream(stack) -> tuple[str, dict[str, str]]:
+    """The inbound webhook's <Connect><Stream>: the WebSocket URL and the parameters Twilio passes on."""
+    import xml.etree.ElementTree as ElementTree
+
+    params = {"AccountSid": LOCAL_ACCOUNT_SID, "CallSid": "CA" + "9" * 32, "From": "+15555550501", "To": STREAM_NUMBER}
+    body = stack["sim"].post("/voice/inbound", params).text
+    stream = ElementTree.fromstring(body).find("Connect/Stream")
+    return stream.get("url"), {p.get("name"): p.get("value") for p in stream.findall("Parameter")}, params["CallSid"]
+
+
+def transcribe(stack, mulaw: bytes) -> str:
+    with grpc.insecure_channel(stack["services"]["stt"].address) as channel:
+        return stt_pb2_grpc.SpeechToTextStub(channel).Transcribe(stt_pb2.TranscribeRequest(audio=mulaw, format=TELEPHONE), timeout=30).text
+
+
+def metric(gateway, prefix: str) -> float:
+    text = urllib.request.urlopen(gateway.metrics_url, timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_inbound_hands_streaming_orgs_to_the_websocket(stack):
+    url, parameters, _ = open_stream(stack)
+    assert url.startswith("ws://") and url.endswith("/voice/stream")
+    assert parameters["org_id"] == "streamco" and parameters["token"]
+
+
+def test_a_streaming_conversation_with_memory(stack):
+    url, parameters, call_sid = open_stream(stack)
+
+    async def conversation():
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
+            await caller.wait_for_answer()  # the greeting
+            greeting = bytes(caller.heard)
+            await caller.say(stack["speech"]["What time do you open on Saturday?"])
+            await caller.wait_for_answer()
+            first = bytes(caller.heard[len(greeting):])
+            await caller.say(stack["speech"]["And on Sundays?"])
+            await caller.wait_for_answer()
+            second = bytes(caller.heard[len(greeting) + len(first):])
+            return caller, greeting, first, second
+
+    caller, greeting, first, second = asyncio.run(conversation())
+    assert "thanks for calling" in transcribe(stack, greeting).lower()
+    assert "saturday" in transcribe(stack, first).lower()
+    assert "closed on sundays" in transcribe(stack, second).lower()
+    assert all(turn.latency_ms is not None and turn.latency_ms < 5000 for turn in caller.turns)
+    assert len(caller.received("mark")) >= 3 and not caller.received("clear")
+    assert metric(stack["gateway"], 'voiceagent_gateway_stream_latency_seconds_count{milestone="first_frame_sent",org="streamco"}') >= 2
+
+
+def test_talking_over_the_agent_stops_it_and_only_what_was_heard_is_remembered(stack):
+    url, parameters, call_sid = open_stream(stack)
+    before = metric(stack["gateway"], 'voiceagent_gateway_barge_ins_total{org="streamco"}')
+
+    async def interrupt():
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
+            await caller.wait_for_answer()
+            turn = await caller.say(stack["speech"]["What time do you open on Saturday?"])
+            while turn.first_frame_at is None:
+                await asyncio.sleep(0.02)
+            await caller.say(stack["speech"]["Where can I park?"])  # over the answer
+            await caller.wait_for_answer()
+            return caller
+
+    caller = asyncio.run(interrupt())
+    assert caller.received("clear"), "the agent did not stop talking"
+    assert metric(stack["gateway"], 'voiceagent_gateway_barge_ins_total{org="streamco"}') == before + 1
+    log = stack["gateway"].log_tail(400)
+    assert '"event": "stream.barge_in"' in log and '"heard_characters": 0' in log
+    assert "parking" in transcribe(stack, bytes(caller.heard[-8000 * 6:])).lower()
+
+
+def test_back_channel_sounds_do_not_interrupt(stack):
+    url, parameters, call_sid = open_stream(stack)
+    t = np.arange(int(8000 * 0.3)) / 8000
+    mm_hm = audio.mulaw_encode(0.3 * np.sin(2 * np.pi * 180 * t))
+
+    async def listen_politely():
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
+            await caller.wait_for_answer()
+            turn = await caller.say(stack["speech"]["What time do you open on Saturday?"])
+            while turn.first_frame_at is None:
+                await asyncio.sleep(0.02)
+            await caller.say(mm_hm)
+            await caller.wait_for_answer(expect_new_audio=False)
+            return caller
+
+    caller = asyncio.run(listen_politely())
+    assert not caller.received("clear")
+
+
+def test_a_stream_without_a_valid_token_is_refused(stack):
+    url, parameters, call_sid = open_stream(stack)
+
+    async def intrude():
+        async with MediaStreamCaller(url, {**parameters, "token": "9999999999.forged"}, call_sid=call_sid) as caller:
+            await asyncio.wait_for(caller.ws.wait_closed(), timeout=10)
+            return caller.ws.close_code
+
+    assert asyncio.run(intrude()) == 1008
+
+
+def test_voiceagent_call_stream_reports_latency_and_writes_what_was_heard(stack, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    question = tmp_path / "question.wav"
+    question.write_bytes(audio.wav_bytes(audio.decode(stack["speech"]["Where can I park?"], audio.MULAW)))
+    env = {**os.environ, "GATEWAY_URL": stack["gateway"].address, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+           "VOICEAGENT_DATA_DIR": str(stack["data"])}
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "call", "--org", "streamco", "--stream", "--wav", str(question),
+         "-o", str(tmp_path), "--json"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["turns"]) == 1 and 0 < report["turns"][0]["latency_ms"] < 5000
+    heard = audio.decode((tmp_path / "call-stream-heard.wav").read_bytes(), audio.WAV)
+    assert heard.duration_seconds > 3
