@@ -43,6 +43,7 @@ demo: install
 bench: install
 	$(PY) bench/model_bench.py
 	$(PY) bench/gateway_bench.py
+	$(PY) bench/streaming_bench.py
 	$(PY) bench/retrieval_bench.py
 
 clean:

@@ -19,9 +19,18 @@ CALLS = Counter("voiceagent_gateway_calls_total", "Calls by org and outcome.", [
 TURNS = Counter("voiceagent_gateway_turns_total", "Turns by org and outcome.", ["org", "outcome"])
 FALLBACKS = Counter("voiceagent_gateway_fallbacks_total", "Spoken fallbacks by stage, reason and org.", ["stage", "reason", "org"])
 ACTIVE_CALLS = Gauge("voiceagent_gateway_active_calls", "Calls in progress on this replica.")
+STREAM_LATENCY = Histogram(
+    "voiceagent_gateway_stream_latency_seconds",
+    "Streaming turns: time from the end of the caller's speech to each milestone "
+    "(final_transcript, first_token, first_audio, first_frame_sent), by org.",
+    ["milestone", "org"],
+    buckets=LATENCY_BUCKETS,
+)
+BARGE_INS = Counter("voiceagent_gateway_barge_ins_total", "Caller speech that interrupted the agent, by org.", ["org"])
+CANCELLED_ANSWERS = Counter("voiceagent_gateway_cancelled_answers_total", "Answers cut short by barge-in, by org.", ["org"])
 WEBHOOKS_REJECTED = Counter("voiceagent_gateway_webhooks_rejected_total", "Webhooks refused, by reason.", ["reason"])
 
-CALL_OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "rate_limited")
+CALL_OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "rate_limited", "disconnected")
 TURN_OUTCOMES = ("answered", "fallback", "not_heard", "no_input", "caller_done", "turn_limit", "rate_limited")
 KNOWN_FALLBACKS = [("download", "refused"), ("download", "unavailable")] + [
     (stage, reason) for stage in ("stt", "retrieval", "llm", "tts") for reason in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
@@ -34,6 +43,8 @@ def create_series(org_labels: list[str]) -> None:
     for reason in ("missing", "invalid"):
         WEBHOOKS_REJECTED.labels(reason)
     for org in org_labels:
+        BARGE_INS.labels(org)
+        CANCELLED_ANSWERS.labels(org)
         for outcome in CALL_OUTCOMES:
             CALLS.labels(org, outcome)
         for outcome in TURN_OUTCOMES:

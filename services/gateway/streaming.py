@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import AsyncIterator
 
 import grpc
-from prometheus_client import Counter, Histogram
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.common import audio
@@ -30,8 +29,7 @@ from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, retriev
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
 from services.common.sentences import best_overlap_sentence
-from services.common.metrics import LATENCY_BUCKETS
-from services.gateway.metrics import ACTIVE_CALLS, CALLS, FALLBACKS
+from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS, STREAM_LATENCY
 from services.gateway.sessions import CallSession
 
 log = get_logger(__name__)
@@ -44,17 +42,6 @@ SPEECH_DBFS = -45.0
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 BACKCHANNEL = re.compile(r"^\W*(mm+-?hm+|uh-?huh|yeah|yes|ok(ay)?|right|sure|mhm|hmm+)\W*$", re.IGNORECASE)
 POLICY_VIOLATION = 1008
-
-STREAM_LATENCY = Histogram(
-    "voiceagent_gateway_stream_latency_seconds",
-    "Streaming turns: time from the end of the caller's speech to each milestone "
-    "(final_transcript, first_token, first_audio, first_frame_sent).",
-    ["milestone", "org"],
-    buckets=LATENCY_BUCKETS,
-)
-BARGE_INS = Counter("voiceagent_gateway_barge_ins_total", "Caller speech that interrupted the agent, by org.", ["org"])
-CANCELLED_ANSWERS = Counter("voiceagent_gateway_cancelled_answers_total", "Answers cut short by barge-in, by org.", ["org"])
-
 
 class StreamTokens:
     """Short-lived HMAC tokens that the inbound webhook mints and the WebSocket must present."""

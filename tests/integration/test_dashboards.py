@@ -8,8 +8,10 @@ return data, and every alert expression must parse, load and evaluate.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import xml.etree.ElementTree as ElementTree
 import secrets
 import shutil
 import subprocess
@@ -27,10 +29,11 @@ import yaml
 
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer, TwimlAnswer
 from services.cli.launcher import free_port
+from services.cli.stream_simulator import MediaStreamCaller
 from services.common import audio
 from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
 from tests.conftest import REPO_ROOT, copy_sample_org
-from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services
+from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services, write_org
 
 pytestmark = pytest.mark.slow
 
@@ -43,10 +46,12 @@ ALERTS = ("VoiceagentTurnLatencyHigh", "VoiceagentGrpcErrorRatioHigh", "Voiceage
 ORG_LABELLED = {
     "voiceagent_gateway_stage_duration_seconds", "voiceagent_gateway_calls_total", "voiceagent_gateway_turns_total",
     "voiceagent_provider_usage_total", "voiceagent_provider_cost_usd_total", "voiceagent_gateway_fallbacks_total",
+    "voiceagent_gateway_stream_latency_seconds", "voiceagent_gateway_barge_ins_total", "voiceagent_gateway_cancelled_answers_total",
 }
 METRIC_NAME = re.compile(r"voiceagent_[a-z_]+")
 SCRAPE_SECONDS = 1
 ACME = "+14155550100"
+STREAMING = "+14155550133"
 
 
 # ---------------------------------------------------------------------------------------------- reading the files
@@ -342,6 +347,7 @@ def exported_total(metrics_url: str, name: str) -> float:
 def stack(tmp_path_factory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("data")
     copy_sample_org(data_dir)
+    write_org(data_dir, "streamco", STREAMING, conversation_mode="streaming")
     logs = tmp_path_factory.mktemp("logs")
     services = start_model_services(data_dir, logs)
     recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
@@ -399,6 +405,26 @@ def drive_calls(stack: dict[str, Any], speech: list[bytes], round_number: int) -
     assert httpx.post(f"{gateway.address}/voice/inbound", data=params).status_code == 403
     # A number no org owns.
     assert TwimlAnswer.parse(sim.post("/voice/inbound", call_params(caller(5), to="+14155559999")).text).hangup
+
+    # A streaming call: a question answered over Media Streams, then the caller talks over the next answer.
+    asyncio.run(streaming_call(sim, speech, caller(6)))
+
+
+async def streaming_call(sim, speech: list[bytes], number: str) -> None:
+    params = call_params(number, to=STREAMING)
+    stream = ElementTree.fromstring(sim.post("/voice/inbound", params).text).find("Connect/Stream")
+    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    telephone = [audio.encode(audio.decode(clip, audio.WAV), audio.MULAW)[0] for clip in speech[:2]]
+    async with MediaStreamCaller(stream.get("url"), parameters, call_sid=params["CallSid"]) as caller:
+        await caller.wait_for_answer()
+        await caller.say(telephone[0])
+        await caller.wait_for_answer()
+        turn = await caller.say(telephone[0])
+        while turn.first_frame_at is None:
+            await asyncio.sleep(0.02)
+        await caller.say(telephone[1])
+        await caller.wait_for_answer()
+    assert caller.received("clear"), "the barge-in did not happen"
 
 
 def wait_until_scraped(stack: dict[str, Any]) -> None:
