@@ -284,9 +284,11 @@ class StreamingCall:
                             STREAM_LATENCY.labels("first_frame_sent", self.label).observe(time.perf_counter() - self.speech_ended_at)
                             first_frame = False
             except grpc.aio.AioRpcError as error:
+                # A stream cannot <Say>: end it, and Twilio speaks the fallback that follows <Connect>.
                 FALLBACKS.labels("tts", error.code().name, self.label).inc()
-                log.warning("stream.tts_failed", code=error.code().name)
-                continue
+                log.warning("stream.tts_failed", code=error.code().name, fallback="twiml_after_connect")
+                await self.ws.close()
+                return
             self.marks_sent += 1
             mark = f"m{self.marks_sent}"
             self.speaking.append((mark, sentence))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -71,6 +72,28 @@ def test_inbound_hands_streaming_orgs_to_the_websocket(stack):
     url, parameters, _ = open_stream(stack)
     assert url.startswith("ws://") and url.endswith("/voice/stream")
     assert parameters["org_id"] == "streamco" and parameters["token"]
+    body = stack["sim"].post("/voice/inbound", {"AccountSid": LOCAL_ACCOUNT_SID, "CallSid": "CA" + "8" * 32, "From": "+15555550502", "To": STREAM_NUMBER}).text
+    assert body.index("<Connect>") < body.index("<Say") < body.index("<Hangup")  # spoken if the stream ends early
+
+
+def test_a_dropped_websocket_ends_the_call_cleanly(stack):
+    url, parameters, call_sid = open_stream(stack)
+    before = metric(stack["gateway"], 'voiceagent_gateway_calls_total{org="streamco",outcome="disconnected"}')
+
+    async def hang_up_abruptly():
+        caller = MediaStreamCaller(url, parameters, call_sid=call_sid)
+        await caller.__aenter__()
+        await caller.wait_for_answer()
+        for task in caller._tasks:
+            task.cancel()
+        caller.ws.transport.abort()
+
+    asyncio.run(hang_up_abruptly())
+    deadline = time.monotonic() + 10
+    while metric(stack["gateway"], 'voiceagent_gateway_calls_total{org="streamco",outcome="disconnected"}') == before:
+        assert time.monotonic() < deadline, "the gateway did not notice the dropped stream"
+        time.sleep(0.2)
+    assert '"event": "stream.ended"' in stack["gateway"].log_tail(200)
 
 
 def test_a_streaming_conversation_with_memory(stack):
@@ -171,3 +194,19 @@ def test_voiceagent_call_stream_reports_latency_and_writes_what_was_heard(stack,
     assert len(report["turns"]) == 1 and 0 < report["turns"][0]["latency_ms"] < 5000
     heard = audio.decode((tmp_path / "call-stream-heard.wav").read_bytes(), audio.WAV)
     assert heard.duration_seconds > 3
+
+
+def test_tts_down_mid_call_hands_back_to_twilio_for_the_spoken_fallback(stack):
+    url, parameters, call_sid = open_stream(stack)
+
+    async def ask_after_tts_died():
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
+            await caller.wait_for_answer()
+            stack["services"]["tts"].kill()
+            await caller.say(stack["speech"]["Where can I park?"])
+            await asyncio.wait_for(caller.ws.wait_closed(), timeout=20)
+            return caller
+
+    caller = asyncio.run(ask_after_tts_died())
+    assert caller.ws.close_code == 1000  # closed by the gateway, so Twilio moves on to the <Say> after <Connect>
+    assert '"event": "stream.tts_failed"' in stack["gateway"].log_tail(200)
