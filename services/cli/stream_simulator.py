@@ -130,6 +130,14 @@ class MediaStreamCaller:
         self.turns.append(StreamTurn(speech_ended_at=time.perf_counter()))
         return self.turns[-1]
 
+    async def until_answering(self, turn: StreamTurn, timeout: float = 30.0) -> None:
+        """Until the first frame of the answer to `turn` arrives (to talk over it, say)."""
+        deadline = time.perf_counter() + timeout
+        while turn.first_frame_at is None:
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the agent did not start answering")
+            await asyncio.sleep(0.02)
+
     async def wait_for_answer(self, timeout: float = 30.0, quiet_seconds: float = 1.0, expect_new_audio: bool = True) -> None:
         """Until the agent has answered (new audio since the caller last spoke, unless not expected) and
         nothing has been received or played for `quiet_seconds`."""

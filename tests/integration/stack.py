@@ -9,7 +9,8 @@ import grpc
 
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer, TwilioSimulator
 from services.cli.launcher import GatewayProcess, ServiceProcess
-from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc
+from services.common import audio
+from services.common.generated.voiceagent.v1 import common_pb2, retrieval_pb2_grpc, tts_pb2, tts_pb2_grpc
 from tests.integration.conftest import ADMIN, ingest_requests, sample_documents
 
 AUTH_TOKEN = "test-twilio-auth-token"
@@ -52,3 +53,11 @@ def start_gateway(data_dir: Path, log_path: Path, services: dict[str, ServicePro
 
 def simulator(gateway: GatewayProcess, recordings: RecordingServer) -> TwilioSimulator:
     return TwilioSimulator(gateway.address, AUTH_TOKEN, LOCAL_ACCOUNT_SID, recordings)
+
+
+def caller_speech(services: dict[str, ServiceProcess], texts: list[str], encoding: int = audio.WAV) -> dict[str, bytes]:
+    """What a caller says, synthesised by the tts process as 8 kHz telephone audio (WAV or raw mu-law)."""
+    telephone = common_pb2.AudioFormat(encoding=encoding, sample_rate_hz=8000)
+    with grpc.insecure_channel(services["tts"].address) as channel:
+        stub = tts_pb2_grpc.TextToSpeechStub(channel)
+        return {text: stub.Synthesize(tts_pb2.SynthesizeRequest(text=text, format=telephone), timeout=30).audio for text in texts}

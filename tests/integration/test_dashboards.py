@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import grpc
 import httpx
 import numpy as np
 import pytest
@@ -31,9 +30,8 @@ from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer, Twim
 from services.cli.launcher import free_port
 from services.cli.stream_simulator import MediaStreamCaller
 from services.common import audio
-from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
 from tests.conftest import REPO_ROOT, copy_sample_org
-from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services, write_org
+from tests.integration.stack import AUTH_TOKEN, caller_speech, simulator, start_gateway, start_model_services, write_org
 
 pytestmark = pytest.mark.slow
 
@@ -419,9 +417,7 @@ async def streaming_call(sim, speech: list[bytes], number: str) -> None:
         await caller.wait_for_answer()
         await caller.say(telephone[0])
         await caller.wait_for_answer()
-        turn = await caller.say(telephone[0])
-        while turn.first_frame_at is None:
-            await asyncio.sleep(0.02)
+        await caller.until_answering(await caller.say(telephone[0]))
         await caller.say(telephone[1])
         await caller.wait_for_answer()
     assert caller.received("clear"), "the barge-in did not happen"
@@ -458,13 +454,8 @@ def scraped(stack) -> Prometheus:
         lambda: prometheus.value(f'sum(up{{job=~"{"|".join(JOBS)}"}})') == len(JOBS), 30,
         lambda: f"not every target is up: {prometheus.query('up')}\n{prometheus.log_tail()}",
     )
-    with grpc.insecure_channel(stack["services"]["tts"].address) as channel:
-        stub = tts_pb2_grpc.TextToSpeechStub(channel)
-        telephone = common_pb2.AudioFormat(encoding=audio.WAV, sample_rate_hz=8000)
-        speech = [
-            stub.Synthesize(tts_pb2.SynthesizeRequest(text=text, format=telephone), timeout=30).audio
-            for text in ("What time do you open on Saturday?", "And on Sundays?", "No thanks, goodbye.")
-        ]
+    texts = ["What time do you open on Saturday?", "And on Sundays?", "No thanks, goodbye."]
+    speech = list(caller_speech(stack["services"], texts).values())
     for round_number in (1, 2):
         drive_calls(stack, speech, round_number)
         wait_until_scraped(stack)

@@ -12,12 +12,11 @@ import pytest
 
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer
 from services.cli.launcher import free_port
-from services.common import audio
-from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2_grpc, retrieval_pb2_grpc, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
+from services.common.generated.voiceagent.v1 import llm_pb2_grpc, retrieval_pb2_grpc, stt_pb2_grpc, tts_pb2_grpc
 from services.common.orgs import load_org_config
 from services.gateway.turn import NOT_HEARD
 from tests.conftest import SAMPLE_ORG, copy_sample_org
-from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services
+from tests.integration.stack import AUTH_TOKEN, caller_speech, simulator, start_gateway, start_model_services
 
 pytestmark = pytest.mark.slow
 
@@ -44,13 +43,7 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     services = start_model_services(data_dir, logs)
     recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
     gateway = start_gateway(data_dir, logs / "gateway.log", services, recordings)
-    with grpc.insecure_channel(services["tts"].address) as channel:
-        stub = tts_pb2_grpc.TextToSpeechStub(channel)
-        telephone = common_pb2.AudioFormat(encoding=audio.WAV, sample_rate_hz=8000)
-        questions = {
-            text: stub.Synthesize(tts_pb2.SynthesizeRequest(text=text, format=telephone), timeout=30).audio
-            for text in ("How much does a basic tune-up cost?", "Where can I park?")
-        }
+    questions = caller_speech(services, ["How much does a basic tune-up cost?", "Where can I park?"])
     try:
         yield {"data": data_dir, "logs": logs, "services": services, "gateway": gateway, "recordings": recordings,
                "sim": simulator(gateway, recordings), "questions": questions}

@@ -8,7 +8,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 
-import grpc
 import httpx
 import pytest
 import redis
@@ -16,9 +15,8 @@ import redis
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer, TwimlAnswer
 from services.cli.launcher import free_port
 from services.common import audio
-from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
 from tests.conftest import copy_sample_org
-from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services
+from tests.integration.stack import AUTH_TOKEN, caller_speech, simulator, start_gateway, start_model_services
 
 pytestmark = pytest.mark.slow
 
@@ -51,11 +49,7 @@ def replicas(tmp_path_factory, redis_url) -> Iterator[dict]:
     services = start_model_services(data_dir, logs)
     recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
     gateways = [start_gateway(data_dir, logs / f"gateway-{n}.log", services, recordings, REDIS_URL=redis_url) for n in "ab"]
-    with grpc.insecure_channel(services["tts"].address) as channel:
-        stub = tts_pb2_grpc.TextToSpeechStub(channel)
-        telephone = common_pb2.AudioFormat(encoding=audio.WAV, sample_rate_hz=8000)
-        say = {t: stub.Synthesize(tts_pb2.SynthesizeRequest(text=t, format=telephone), timeout=30).audio
-               for t in ("What time do you open on Saturday?", "And on Sundays?")}
+    say = caller_speech(services, ["What time do you open on Saturday?", "And on Sundays?"])
     try:
         yield {"gateways": gateways, "recordings": recordings, "say": say}
     finally:

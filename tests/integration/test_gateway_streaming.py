@@ -14,9 +14,9 @@ import pytest
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer
 from services.cli.stream_simulator import MediaStreamCaller
 from services.common import audio
-from services.common.generated.voiceagent.v1 import common_pb2, stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
+from services.common.generated.voiceagent.v1 import common_pb2, stt_pb2, stt_pb2_grpc
 from tests.conftest import copy_sample_org
-from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services, write_org
+from tests.integration.stack import AUTH_TOKEN, caller_speech, simulator, start_gateway, start_model_services, write_org
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +33,7 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     services = start_model_services(data_dir, logs)
     recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
     gateway = start_gateway(data_dir, logs / "gateway.log", services, recordings)
-    with grpc.insecure_channel(services["tts"].address) as channel:
-        tts = tts_pb2_grpc.TextToSpeechStub(channel)
-        speech = {
-            text: tts.Synthesize(tts_pb2.SynthesizeRequest(text=text, format=TELEPHONE), timeout=30).audio
-            for text in ("What time do you open on Saturday?", "And on Sundays?", "Where can I park?")
-        }
+    speech = caller_speech(services, ["What time do you open on Saturday?", "And on Sundays?", "Where can I park?"], audio.MULAW)
     try:
         yield {"services": services, "gateway": gateway, "sim": simulator(gateway, recordings), "speech": speech, "data": data_dir}
     finally:
@@ -127,9 +122,7 @@ def test_talking_over_the_agent_stops_it_and_only_what_was_heard_is_remembered(s
     async def interrupt():
         async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
             await caller.wait_for_answer()
-            turn = await caller.say(stack["speech"]["What time do you open on Saturday?"])
-            while turn.first_frame_at is None:
-                await asyncio.sleep(0.02)
+            await caller.until_answering(await caller.say(stack["speech"]["What time do you open on Saturday?"]))
             await caller.say(stack["speech"]["Where can I park?"])  # over the answer
             await caller.wait_for_answer()
             return caller
@@ -150,9 +143,7 @@ def test_back_channel_sounds_do_not_interrupt(stack):
     async def listen_politely():
         async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
             await caller.wait_for_answer()
-            turn = await caller.say(stack["speech"]["What time do you open on Saturday?"])
-            while turn.first_frame_at is None:
-                await asyncio.sleep(0.02)
+            await caller.until_answering(await caller.say(stack["speech"]["What time do you open on Saturday?"]))
             await caller.say(mm_hm)
             await caller.wait_for_answer(expect_new_audio=False)
             return caller
