@@ -30,10 +30,12 @@ from services.common import audio  # noqa: E402
 from services.common.generated.voiceagent.v1 import (  # noqa: E402
     common_pb2, llm_pb2, llm_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc, stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc,
 )
+from services.stt.endpointing import Endpointer  # noqa: E402
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
 
 TOKEN = "bench-token"
 ANSWER_WAV = audio.wav_bytes(audio.Audio(np.zeros(8000, dtype=np.float32), 8000))
+ANSWER_MULAW = audio.mulaw_encode(np.zeros(4000, dtype=np.float32))
 RECORDING = audio.wav_bytes(audio.Audio((0.3 * np.sin(np.arange(16000) / 8000 * 2 * np.pi * 300)).astype(np.float32), 8000))
 REALISTIC_MS = {"stt": 600, "retrieval": 20, "llm": 150, "tts": 350}
 
@@ -61,6 +63,30 @@ class Fakes(stt_pb2_grpc.SpeechToTextServicer, retrieval_pb2_grpc.RetrievalServi
     async def Synthesize(self, request, context):
         await self._wait("tts")
         return tts_pb2.SynthesizeResponse(audio=ANSWER_WAV, format=common_pb2.AudioFormat(encoding=audio.WAV, sample_rate_hz=8000))
+
+    # Streaming calls: the first chunk of each stage comes after its delay.
+
+    async def StreamTranscribe(self, request_iterator, context):
+        """The real endpointer finds the end of speech; the final transcript follows after the stt delay."""
+        config = (await anext(request_iterator)).config
+        endpointer = Endpointer(8000, audio.SPEECH_DBFS, 120, config.end_of_speech_silence_ms, 60)
+        async for message in request_iterator:
+            events = endpointer.feed(audio.mulaw_decode(message.audio))
+            if events.started_at is not None:
+                yield stt_pb2.StreamTranscribeResponse(event=stt_pb2.SpeechEvent(kind=stt_pb2.SpeechEvent.SPEECH_STARTED, offset_seconds=events.started_at))
+            for utterance in events.finished:
+                yield stt_pb2.StreamTranscribeResponse(event=stt_pb2.SpeechEvent(kind=stt_pb2.SpeechEvent.SPEECH_ENDED, offset_seconds=utterance.end_seconds))
+                await self._wait("stt")
+                yield stt_pb2.StreamTranscribeResponse(final=stt_pb2.Transcript(text="What time do you open on Saturday?"))
+
+    async def StreamGenerate(self, request, context):
+        await self._wait("llm")
+        yield llm_pb2.GenerateDelta(text="We open at ten on Saturday. ")
+        yield llm_pb2.GenerateDelta(done=True, response=llm_pb2.GenerateResponse(text="We open at ten on Saturday.", model="fake"))
+
+    async def StreamSynthesize(self, request, context):
+        await self._wait("tts")
+        yield tts_pb2.AudioChunk(audio=ANSWER_MULAW, format=common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000), last=True)
 
 
 async def start_fakes() -> tuple[grpc.aio.Server, Fakes, int]:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from services.common import audio
+
 FRAME_BYTES = 160
 FRAME_SECONDS = 0.02
 SILENCE = b"\xff" * FRAME_BYTES
@@ -27,14 +29,14 @@ SILENCE = b"\xff" * FRAME_BYTES
 
 @dataclass
 class StreamTurn:
-    """When the caller stopped speaking, and when the first answer frame arrived after that."""
+    """When the caller's last loud frame was sent, and when the first answer frame arrived after that."""
 
-    speech_ended_at: float
+    speech_ended_at: float | None = None
     first_frame_at: float | None = None
 
     @property
     def latency_ms(self) -> float | None:
-        return None if self.first_frame_at is None else (self.first_frame_at - self.speech_ended_at) * 1000
+        return None if self.first_frame_at is None or self.speech_ended_at is None else (self.first_frame_at - self.speech_ended_at) * 1000
 
 
 @dataclass
@@ -50,7 +52,8 @@ class MediaStreamCaller:
 
     async def __aenter__(self) -> "MediaStreamCaller":
         self.ws: ClientConnection = await connect(self.url)
-        self._mic: asyncio.Queue[bytes] = asyncio.Queue()
+        # Frames to speak, each with the turn it ends when it is the last loud frame of what is said.
+        self._mic: asyncio.Queue[tuple[bytes, StreamTurn | None]] = asyncio.Queue()
         self._spoken = asyncio.Event()
         self._queue: list[bytes | str] = []  # frames and mark names, in play order
         self._sequence = 0
@@ -83,10 +86,13 @@ class MediaStreamCaller:
     async def _microphone(self) -> None:
         chunk, started = 0, time.perf_counter()
         while True:
-            frame = SILENCE if self._mic.empty() else self._mic.get_nowait()
+            frame, ends_turn = (SILENCE, None) if self._mic.empty() else self._mic.get_nowait()
             chunk += 1
             await self._send({"event": "media", "streamSid": self.stream_sid,
                               "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20), "payload": base64.b64encode(frame).decode()}})
+            if ends_turn is not None:
+                ends_turn.speech_ended_at = time.perf_counter()
+                self.turns.append(ends_turn)
             if self._mic.empty() and frame is not SILENCE:
                 self._spoken.set()
             await asyncio.sleep(max(0.0, started + chunk * FRAME_SECONDS - time.perf_counter()))
@@ -122,13 +128,17 @@ class MediaStreamCaller:
         return bool(self._queue)
 
     async def say(self, mulaw: bytes) -> StreamTurn:
-        """Speak in real time; returns once the last frame is sent (the turn's latency clock starts there)."""
+        """Speak in real time; returns once the last frame is sent. The turn's latency clock starts at the
+        last frame loud enough to be speech, as the server's does: trailing silence is the wait for the end."""
+        frames = [mulaw[start : start + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff") for start in range(0, len(mulaw), FRAME_BYTES)]
+        loud = [index for index, frame in enumerate(frames) if audio.rms_dbfs(audio.mulaw_decode(frame)) >= audio.SPEECH_DBFS]
+        last_loud = loud[-1] if loud else len(frames) - 1
+        turn = StreamTurn()
         self._spoken.clear()
-        for start in range(0, len(mulaw), FRAME_BYTES):
-            self._mic.put_nowait(mulaw[start : start + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff"))
+        for index, frame in enumerate(frames):
+            self._mic.put_nowait((frame, turn if index == last_loud else None))
         await self._spoken.wait()
-        self.turns.append(StreamTurn(speech_ended_at=time.perf_counter()))
-        return self.turns[-1]
+        return turn
 
     async def until_answering(self, turn: StreamTurn, timeout: float = 30.0) -> None:
         """Until the first frame of the answer to `turn` arrives (to talk over it, say)."""

@@ -151,6 +151,11 @@ def encode(audio: Audio, encoding: int, sample_rate: int = 0) -> tuple[bytes, in
     raise AudioDecodeError(f"unsupported audio encoding {encoding}")
 
 
+# A 20 ms frame at least this loud is speech; quieter is silence or line noise. stt's default threshold,
+# the gateway's check that a caller is still talking, and the simulator's end-of-speech clock all use it.
+SPEECH_DBFS = -45.0
+
+
 def rms_dbfs(samples: np.ndarray) -> float:
     """Loudness of a stretch of audio in dB relative to full scale (-inf for digital silence)."""
     if len(samples) == 0:

@@ -31,6 +31,25 @@ def split_sentences(text: str) -> list[str]:
     return [part for part in _SENTENCE_END.split(text.strip()) if part]
 
 
+# Where a long sentence can be cut without sounding cut: after a comma, semicolon or colon (not inside "9:00"),
+# or before a conjunction.
+_PHRASE_BREAK = re.compile(r"(?<=[,;:])\s+|\s+(?=(?:and|but|or|so|because|which|while|including)\s)")
+_LEAD_MIN_WORDS = 3
+_SHORT_ENOUGH_WORDS = 8
+
+
+def lead_phrase(sentence: str) -> list[str]:
+    """A long sentence as its first phrase and the rest, so speech can start after synthesising only the phrase
+    (synthesis takes time in proportion to length); a short sentence, or one with no natural break, as it is."""
+    if len(sentence.split()) <= _SHORT_ENOUGH_WORDS:
+        return [sentence]
+    for match in _PHRASE_BREAK.finditer(sentence):
+        lead, rest = sentence[: match.start()].strip(), sentence[match.end() :].strip()
+        if len(lead.split()) >= _LEAD_MIN_WORDS and rest:
+            return [lead, rest]
+    return [sentence]
+
+
 def _stem(word: str) -> str:
     """Crude suffix stripping: enough to match "parking" with "park" and "bookings" with "booking"."""
     for suffix in ("ing", "ed", "es", "s"):

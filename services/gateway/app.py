@@ -22,8 +22,8 @@ from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
 from services.gateway.metrics import ACTIVE_CALLS, CALLS, TURNS, WEBHOOKS_REJECTED, create_series
 from services.gateway.orgs import OrgDirectory
-from services.gateway.security import RecordingDownloader, SignatureVerifier, public_url
-from services.gateway.streaming import StreamingCall, StreamTokens
+from services.gateway.security import RecordingDownloader, SignatureVerifier, StreamTokens, public_url
+from services.gateway.streaming import StreamingCall
 from services.gateway.sessions import CallSession, MemorySessionStore, RateLimiter, RedisSessionStore, SessionStore
 from services.gateway.turn import Speech, TurnOrchestrator, Voice
 

@@ -61,9 +61,11 @@ class GatewaySettings(BaseSettings):
     # it carries what the caller said, so it stays off in production.
     turn_details_header: bool = False
 
-    # Streaming calls: silence that ends the caller's turn (the main latency lever), how long the caller must
-    # keep talking over the agent before it stops (shorter sounds are back-channel: "mm-hm"), stream token life.
+    # Streaming calls: silence that ends the caller's turn (the main latency lever), a shorter pause after which the
+    # answer is prepared in case the turn has ended (0: wait for the end), how long the caller must keep talking
+    # over the agent before it stops (shorter sounds are back-channel: "mm-hm"), stream token life.
     stream_end_of_speech_ms: int = Field(default=500, ge=100, le=3000)
+    stream_tentative_pause_ms: int = Field(default=200, ge=0, le=3000)
     barge_in_min_speech_ms: int = Field(default=400, ge=0, le=5000)
     stream_token_seconds: int = Field(default=60, ge=5)
 

@@ -1,7 +1,8 @@
 """Trusting Twilio and nobody else: webhook signatures and recording downloads.
 
 A webhook is accepted only with a valid X-Twilio-Signature over the exact
-URL Twilio called. A recording is fetched only from an allowlisted prefix
+URL Twilio called; a Media Stream only with a token the (signed) inbound
+webhook minted for that call. A recording is fetched only from an allowlisted prefix
 (https unless tests say otherwise), with Twilio basic auth, a size cap and a
 timeout: the RecordingUrl field comes from the request, so without these
 checks anyone could make the gateway fetch an internal URL (SSRF).
@@ -10,6 +11,9 @@ checks anyone could make the gateway fetch an internal URL (SSRF).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -132,3 +136,24 @@ class RecordingDownloader:
                         raise RecordingUnavailableError(f"recording is larger than {self.settings.recording_max_bytes} bytes")
                 return bytes(data)
         raise RecordingUnavailableError("recording redirected too many times")
+
+
+class StreamTokens:
+    """Short-lived HMAC tokens that the inbound webhook mints and the WebSocket must present."""
+
+    def __init__(self, key: str, lifetime_seconds: int) -> None:
+        self._key = key.encode()
+        self.lifetime_seconds = lifetime_seconds
+
+    def _sign(self, call_sid: str, org_id: str, expires: int) -> str:
+        return hmac.new(self._key, f"{call_sid}|{org_id}|{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def mint(self, call_sid: str, org_id: str) -> str:
+        expires = int(time.time()) + self.lifetime_seconds
+        return f"{expires}.{self._sign(call_sid, org_id, expires)}"
+
+    def valid(self, token: str, call_sid: str, org_id: str) -> bool:
+        expires, _, signature = token.partition(".")
+        if not expires.isdigit() or int(expires) < time.time():
+            return False
+        return hmac.compare_digest(self._sign(call_sid, org_id, int(expires)), signature)

@@ -4,7 +4,9 @@ Twilio delivers 20 ms frames; a frame is speech when its loudness clears a
 threshold. Speech starts after `min_speech_ms` of speech frames (so a click
 is not a caller) and ends after `end_silence_ms` of silence, which is the
 main latency lever of a streaming call: shorter answers sooner but may cut a
-caller who pauses mid-sentence.
+caller who pauses mid-sentence. A shorter `pause_ms` reports the speech so
+far as soon as the caller pauses, so recognition (and the answer) can start
+while the end of the turn is still being confirmed.
 """
 
 from __future__ import annotations
@@ -31,17 +33,29 @@ class Utterance:
 class EndpointEvents:
     started_at: float | None = None
     finished: list[Utterance] = field(default_factory=list)
+    # The speech so far, at a pause that may turn out to be the end of the utterance.
+    paused: Utterance | None = None
+    # Speech went on after a reported pause.
+    resumed: bool = False
 
 
 class Endpointer:
     def __init__(
-        self, sample_rate: int, threshold_dbfs: float, min_speech_ms: int, end_silence_ms: int, max_utterance_seconds: float
+        self,
+        sample_rate: int,
+        threshold_dbfs: float,
+        min_speech_ms: int,
+        end_silence_ms: int,
+        max_utterance_seconds: float,
+        pause_ms: int = 0,
     ) -> None:
         self.sample_rate = sample_rate
         self.frame = sample_rate * FRAME_MS // 1000
         self.threshold_dbfs = threshold_dbfs
         self.min_speech_frames = max(1, min_speech_ms // FRAME_MS)
         self.end_silence_frames = max(1, end_silence_ms // FRAME_MS)
+        # 0, or not shorter than the end silence: no pauses are reported.
+        self.pause_frames = pause_ms // FRAME_MS if 0 < pause_ms < end_silence_ms else 0
         self.pre_roll_frames = PRE_ROLL_MS // FRAME_MS
         # A caller who never pauses still gets transcribed in pieces no longer than the batch limit.
         self.max_utterance_frames = max(1, int(max_utterance_seconds * 1000) // FRAME_MS)
@@ -52,10 +66,15 @@ class Endpointer:
         self._silence_run = 0
         self._utterance: list[np.ndarray] = []
         self._utterance_start = 0.0
+        self._paused = False
 
     @property
     def in_speech(self) -> bool:
         return bool(self._utterance)
+
+    @property
+    def seconds_seen(self) -> float:
+        return self._seconds(self._frames_seen)
 
     def speech_so_far(self) -> np.ndarray:
         return np.concatenate(self._utterance) if self._utterance else np.zeros(0, dtype=np.float32)
@@ -74,8 +93,12 @@ class Endpointer:
             if self.in_speech:
                 self._utterance.append(frame)
                 self._silence_run = 0 if loud else self._silence_run + 1
+                if loud and self._paused:
+                    events.resumed, self._paused = True, False
                 if self._silence_run >= self.end_silence_frames or len(self._utterance) >= self.max_utterance_frames:
                     events.finished.append(self._finish())
+                elif self.pause_frames and self._silence_run == self.pause_frames:
+                    events.paused, self._paused = self._so_far(), True
                 continue
             self._recent = (self._recent + [frame])[-(self.pre_roll_frames + self.min_speech_frames) :]
             self._speech_run = self._speech_run + 1 if loud else 0
@@ -86,12 +109,15 @@ class Endpointer:
                 events.started_at = self._utterance_start
         return events
 
-    def _finish(self) -> Utterance:
+    def _so_far(self) -> Utterance:
         # Keep only a little of the trailing silence: it adds latency to recognition, not accuracy.
         trailing = max(0, self._silence_run - self.pre_roll_frames)
         frames = self._utterance[: len(self._utterance) - trailing]
-        utterance = Utterance(self._utterance_start, self._seconds(self._frames_seen - self._silence_run), np.concatenate(frames))
-        self._utterance, self._speech_run, self._silence_run = [], 0, 0
+        return Utterance(self._utterance_start, self._seconds(self._frames_seen - self._silence_run), np.concatenate(frames))
+
+    def _finish(self) -> Utterance:
+        utterance = self._so_far()
+        self._utterance, self._speech_run, self._silence_run, self._paused = [], 0, 0, False
         return utterance
 
     def flush(self) -> Utterance | None:

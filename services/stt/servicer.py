@@ -13,7 +13,8 @@ from services.common.grpc_errors import ErrorTable, abort_for
 from services.common.logs import get_logger, org_id_var
 from services.common.openai_client import ProviderError
 from services.stt.config import SttSettings
-from services.stt.endpointing import Endpointer, Utterance
+from services.stt.endpointing import Endpointer
+from services.stt.live import LiveTranscription
 from services.stt.transcriber import InvalidAudioError, Transcriber
 
 log = get_logger(__name__)
@@ -24,10 +25,6 @@ _ERRORS: ErrorTable = [
     (ProviderError, grpc.StatusCode.UNAVAILABLE),
 ]
 _STREAMABLE = {MULAW: "MULAW", LINEAR16: "LINEAR16"}
-
-
-def _event(kind: int, offset: float) -> stt_pb2.StreamTranscribeResponse:
-    return stt_pb2.StreamTranscribeResponse(event=stt_pb2.SpeechEvent(kind=kind, offset_seconds=offset))
 
 
 class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
@@ -51,9 +48,6 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         log.info("transcribe.done", seconds=round(transcript.duration_seconds, 2), characters=len(transcript.text))
         return transcript
 
-    async def _recognise(self, samples, rate: int, config: stt_pb2.StreamTranscribeConfig) -> stt_pb2.Transcript:
-        return await asyncio.to_thread(self.transcriber.recognise, Audio(samples, rate), config.language, config.org_id)
-
     async def StreamTranscribe(
         self, request_iterator: AsyncIterator[stt_pb2.StreamTranscribeRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[stt_pb2.StreamTranscribeResponse]:
@@ -71,35 +65,34 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
             self.settings.min_speech_ms,
             config.end_of_speech_silence_ms or self.settings.end_of_speech_silence_ms,
             self.settings.max_audio_seconds,
+            pause_ms=config.tentative_pause_ms,
         )
-        partial_every = self.settings.partial_interval_ms / 1000
-        next_partial = partial_every
-        try:
-            async for message in request_iterator:
-                if message.WhichOneof("request") != "audio":
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "only audio may follow the config")
-                samples = decode(message.audio, config.format.encoding, rate).samples
-                events = endpointer.feed(samples)
-                if events.started_at is not None:
-                    yield _event(stt_pb2.SpeechEvent.SPEECH_STARTED, events.started_at)
-                    next_partial = partial_every
-                for utterance in events.finished:
-                    async for response in self._final(utterance, rate, config):
-                        yield response
-                speech = endpointer.speech_so_far()
-                if config.partial_results and endpointer.in_speech and len(speech) / rate >= next_partial:
-                    next_partial += partial_every
-                    yield stt_pb2.StreamTranscribeResponse(partial=await self._recognise(speech, rate, config))
-            leftover = endpointer.flush()
-            if leftover is not None:
-                async for response in self._final(leftover, rate, config):
-                    yield response
-        except (AudioDecodeError, ProviderError) as error:
-            await abort_for(context, error, _ERRORS)
 
-    async def _final(self, utterance: Utterance, rate: int, config) -> AsyncIterator[stt_pb2.StreamTranscribeResponse]:
-        yield _event(stt_pb2.SpeechEvent.SPEECH_ENDED, utterance.end_seconds)
-        transcript = await self._recognise(utterance.samples, rate, config)
-        log.info("stream.utterance", seconds=round(transcript.duration_seconds, 2), characters=len(transcript.text))
-        if transcript.text:
-            yield stt_pb2.StreamTranscribeResponse(final=transcript)
+        async def recognise(samples) -> stt_pb2.Transcript:
+            transcript = await asyncio.to_thread(self.transcriber.recognise, Audio(samples, rate), config.language, config.org_id)
+            log.info("stream.recognised", seconds=round(transcript.duration_seconds, 2), characters=len(transcript.text))
+            return transcript
+
+        partial_every = self.settings.partial_interval_ms / 1000 if config.partial_results else None
+        live = LiveTranscription(endpointer, recognise, rate, partial_every)
+
+        async def consume_audio() -> None:
+            try:
+                async for message in request_iterator:
+                    if message.WhichOneof("request") != "audio":
+                        raise InvalidAudioError("only audio may follow the stream config")
+                    await live.feed(decode(message.audio, config.format.encoding, rate).samples)
+                await live.finish()
+            finally:
+                live.responses.put_nowait(None)
+
+        # Audio keeps being read (and pauses noticed) while a recognition is under way.
+        reader = asyncio.create_task(consume_audio())
+        try:
+            while (response := await live.responses.get()) is not None:
+                yield response
+            await reader
+        except Exception as error:
+            await abort_for(context, error, _ERRORS)
+        finally:
+            reader.cancel()

@@ -16,18 +16,25 @@ def silence(seconds):
     return np.zeros(int(seconds * RATE), dtype=np.float32)
 
 
-def endpointer(end_silence_ms=600, max_seconds=30.0):
-    return Endpointer(RATE, threshold_dbfs=-40, min_speech_ms=120, end_silence_ms=end_silence_ms, max_utterance_seconds=max_seconds)
+def endpointer(end_silence_ms=600, max_seconds=30.0, pause_ms=0):
+    return Endpointer(
+        RATE, threshold_dbfs=-40, min_speech_ms=120, end_silence_ms=end_silence_ms, max_utterance_seconds=max_seconds, pause_ms=pause_ms
+    )
 
 
-def feed_in_frames(detector, signal, frame_ms=20):
+def feed_in_frames(detector, signal, frame_ms=20, log=None):
+    """Feed 20 ms frames; `log` (if given) collects (seconds fed so far, event name, utterance) in order."""
     step = RATE * frame_ms // 1000
     starts, finished = [], []
     for offset in range(0, len(signal), step):
         events = detector.feed(signal[offset : offset + step])
+        now = (offset + step) / RATE
         if events.started_at is not None:
             starts.append(events.started_at)
         finished.extend(events.finished)
+        if log is not None:
+            log += [(now, "resumed", None)] * events.resumed + [(now, "paused", events.paused)] * (events.paused is not None)
+            log += [(now, "finished", utterance) for utterance in events.finished]
     return starts, finished
 
 
@@ -49,9 +56,33 @@ def test_a_pause_shorter_than_the_end_silence_does_not_split_an_utterance():
 
 def test_a_shorter_end_silence_answers_sooner():
     signal = np.concatenate([speech(0.8), silence(1.0)])
-    _, slow = feed_in_frames(endpointer(end_silence_ms=800), signal)
-    _, fast = feed_in_frames(endpointer(end_silence_ms=200), signal)
-    assert len(slow) == len(fast) == 1
+    slow, fast = [], []
+    feed_in_frames(endpointer(end_silence_ms=800), signal, log=slow)
+    feed_in_frames(endpointer(end_silence_ms=200), signal, log=fast)
+    assert [name for _, name, _ in slow] == [name for _, name, _ in fast] == ["finished"]
+    assert abs(slow[0][0] - 1.6) < 0.05 and abs(fast[0][0] - 1.0) < 0.05
+    assert abs(slow[0][2].end_seconds - fast[0][2].end_seconds) < 0.03  # the same end of speech, found sooner
+
+
+def test_a_pause_is_reported_with_the_speech_so_far_and_speech_after_it_resumes_the_utterance():
+    signal = np.concatenate([speech(0.8), silence(0.3), speech(0.6), silence(1.0)])
+    log = []
+    _, finished = feed_in_frames(endpointer(end_silence_ms=600, pause_ms=200), signal, log=log)
+    assert [name for _, name, _ in log] == ["paused", "resumed", "paused", "finished"]
+    first_pause, final = log[0][2], log[3][2]
+    assert abs(log[0][0] - 1.0) < 0.05 and abs(first_pause.end_seconds - 0.8) < 0.05
+    assert 0.8 <= len(first_pause.samples) / RATE <= 1.05
+    assert len(finished) == 1 and abs(final.end_seconds - 1.7) < 0.05
+    # The last pause became the end: it reported the same speech, 400 ms before the end was certain.
+    assert log[2][2].end_seconds == final.end_seconds and abs((log[3][0] - log[2][0]) - 0.4) < 0.03
+
+
+def test_no_pauses_are_reported_unless_shorter_than_the_end_silence():
+    signal = np.concatenate([speech(0.8), silence(1.0)])
+    for pause_ms in (0, 600, 900):
+        log = []
+        feed_in_frames(endpointer(end_silence_ms=600, pause_ms=pause_ms), signal, log=log)
+        assert [name for _, name, _ in log] == ["finished"]
 
 
 def test_a_click_is_not_speech():

@@ -103,6 +103,16 @@ def test_a_short_follow_up_is_read_with_the_previous_question(answerer, embedder
     assert "300 dollars per week" in answer.text
 
 
+def test_a_short_question_of_its_own_is_not_read_as_a_follow_up(answerer, embedder, sample_chunks):
+    history = [
+        llm_pb2.ConversationTurn(role=llm_pb2.ConversationTurn.CALLER, text="What time do you open on Saturday?"),
+        llm_pb2.ConversationTurn(role=llm_pb2.ConversationTurn.AGENT, text=""),
+    ]
+    context = [llm_pb2.ContextChunk(text=c.text, chunk_id=c.chunk_id, document=c.document) for c in sample_chunks]
+    answer = answerer.generate(llm_pb2.GenerateRequest(org_id="acme", question="Where can I park?", context=context, history=history), OPTIONS)
+    assert "park" in answer.text.lower() and "saturday" not in answer.text.lower()
+
+
 def test_no_context_means_fallback(answerer):
     answer = answerer.generate(llm_pb2.GenerateRequest(question="What time do you open?"), OPTIONS)
     assert answer.fallback and answer.text == FALLBACK
@@ -111,3 +121,25 @@ def test_no_context_means_fallback(answerer):
 def test_chunk_overlap_fragments_and_headings_are_never_spoken():
     passage = ("is 4:30 pm on weekdays.\n\nOpening hours\n\nWe open at nine every day.", "c#1")
     assert [c.text for c in candidate_sentences([passage])] == ["We open at nine every day."]
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, embedder: MiniLMEmbedder) -> None:
+        self.embedder, self.id, self.texts = embedder, embedder.id, 0
+
+    def embed(self, texts):
+        self.texts += len(texts)
+        return self.embedder.embed(texts)
+
+
+def test_context_sentences_are_embedded_once_across_questions(embedder, sample_chunks):
+    counting = CountingEmbedder(embedder)
+    answerer = ExtractiveAnswerer(counting, min_similarity=0.40)
+    first, context = ask(answerer, embedder, sample_chunks, "What time do you open on Saturday?")
+    embedded_first = counting.texts
+    request = llm_pb2.GenerateRequest(org_id="acme", question="When do you open on Saturdays?", context=context)
+    second = answerer.generate(request, OPTIONS)
+    assert embedded_first > 5 and counting.texts == embedded_first + 1  # only the new question
+    assert second.text == first.text

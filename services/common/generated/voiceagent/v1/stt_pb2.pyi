@@ -34,18 +34,20 @@ class Transcript(_message.Message):
     def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., language: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
 
 class StreamTranscribeConfig(_message.Message):
-    __slots__ = ("org_id", "format", "language", "end_of_speech_silence_ms", "partial_results")
+    __slots__ = ("org_id", "format", "language", "end_of_speech_silence_ms", "partial_results", "tentative_pause_ms")
     ORG_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     END_OF_SPEECH_SILENCE_MS_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    TENTATIVE_PAUSE_MS_FIELD_NUMBER: _ClassVar[int]
     org_id: str
     format: _common_pb2.AudioFormat
     language: str
     end_of_speech_silence_ms: int
     partial_results: bool
-    def __init__(self, org_id: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., language: _Optional[str] = ..., end_of_speech_silence_ms: _Optional[int] = ..., partial_results: _Optional[bool] = ...) -> None: ...
+    tentative_pause_ms: int
+    def __init__(self, org_id: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., language: _Optional[str] = ..., end_of_speech_silence_ms: _Optional[int] = ..., partial_results: _Optional[bool] = ..., tentative_pause_ms: _Optional[int] = ...) -> None: ...
 
 class StreamTranscribeRequest(_message.Message):
     __slots__ = ("config", "audio")
@@ -62,9 +64,11 @@ class SpeechEvent(_message.Message):
         KIND_UNSPECIFIED: _ClassVar[SpeechEvent.Kind]
         SPEECH_STARTED: _ClassVar[SpeechEvent.Kind]
         SPEECH_ENDED: _ClassVar[SpeechEvent.Kind]
+        SPEECH_RESUMED: _ClassVar[SpeechEvent.Kind]
     KIND_UNSPECIFIED: SpeechEvent.Kind
     SPEECH_STARTED: SpeechEvent.Kind
     SPEECH_ENDED: SpeechEvent.Kind
+    SPEECH_RESUMED: SpeechEvent.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     OFFSET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     kind: SpeechEvent.Kind
@@ -72,11 +76,13 @@ class SpeechEvent(_message.Message):
     def __init__(self, kind: _Optional[_Union[SpeechEvent.Kind, str]] = ..., offset_seconds: _Optional[float] = ...) -> None: ...
 
 class StreamTranscribeResponse(_message.Message):
-    __slots__ = ("partial", "final", "event")
+    __slots__ = ("partial", "final", "event", "tentative")
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     FINAL_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    TENTATIVE_FIELD_NUMBER: _ClassVar[int]
     partial: Transcript
     final: Transcript
     event: SpeechEvent
-    def __init__(self, partial: _Optional[_Union[Transcript, _Mapping]] = ..., final: _Optional[_Union[Transcript, _Mapping]] = ..., event: _Optional[_Union[SpeechEvent, _Mapping]] = ...) -> None: ...
+    tentative: Transcript
+    def __init__(self, partial: _Optional[_Union[Transcript, _Mapping]] = ..., final: _Optional[_Union[Transcript, _Mapping]] = ..., event: _Optional[_Union[SpeechEvent, _Mapping]] = ..., tentative: _Optional[_Union[Transcript, _Mapping]] = ...) -> None: ...

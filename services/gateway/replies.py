@@ -1,0 +1,142 @@
+"""What the agent says on a Media Stream: sentences synthesised as they come, sent when allowed.
+
+A reply can be prepared before it may be heard: when stt reports a pause
+with a tentative transcript, the answer is generated and its first sentence
+synthesised while the pause is being confirmed, and the reply is released
+the moment the final transcript agrees (or dropped when the caller goes on).
+Milestones are timed from the end of the caller's speech, which is known
+only once the final arrives, so they are remembered and observed then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import count
+
+import grpc
+
+from services.common import audio
+from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
+from services.common.logs import get_logger
+from services.common.sentences import lead_phrase
+from services.gateway.metrics import FALLBACKS, STREAM_LATENCY
+
+log = get_logger(__name__)
+
+TELEPHONE = common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000)
+FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
+
+
+class Milestones:
+    """When a turn reached final_transcript, first_token, first_audio and first_frame_sent."""
+
+    def __init__(self, org_label: str) -> None:
+        self.org_label = org_label
+        self.reached_at: dict[str, float] = {}
+        self.speech_ended_at: float | None = None
+
+    def reach(self, name: str) -> None:
+        if name in self.reached_at:
+            return
+        self.reached_at[name] = time.perf_counter()
+        if self.speech_ended_at is not None:
+            self._observe(name)
+
+    def speech_ended(self, at: float) -> None:
+        """The caller's speech ended at `at`: observe what was reached before anyone knew."""
+        self.speech_ended_at = at
+        for name in self.reached_at:
+            self._observe(name)
+
+    def _observe(self, name: str) -> None:
+        STREAM_LATENCY.labels(name, self.org_label).observe(max(0.0, self.reached_at[name] - self.speech_ended_at))
+
+
+@dataclass
+class Voice:
+    """How and where a reply is spoken: the tts stub, the org's voice and the WebSocket sender."""
+
+    tts: tts_pb2_grpc.TextToSpeechStub
+    org_id: str
+    voice: str
+    call_sid: str
+    timeout_seconds: float
+    org_label: str
+    send: Callable[[dict], Awaitable[None]]
+    hang_up: Callable[[], Awaitable[None]]
+    # Called when an answer (a released reply with a history entry) has been sent in full.
+    answered: Callable[[], Awaitable[None]]
+    mark_numbers: Iterator[int] = field(default_factory=lambda: count(1))
+
+
+class Reply:
+    """One thing the agent says, from its sentences to frames and marks on the WebSocket."""
+
+    def __init__(self, voice: Voice, sentences: AsyncIterator[str], milestones: Milestones | None = None, question: str = "") -> None:
+        self.voice = voice
+        self.milestones = milestones
+        # The caller's words this reply answers (empty for greetings and fixed messages).
+        self.question = question
+        # Sentences sent so far, each with the mark that follows it.
+        self.marks: list[tuple[str, str]] = []
+        # The ["agent", text] history entry this reply keeps up to date, once released.
+        self.entry: list[str] | None = None
+        self._released = asyncio.Event()
+        self.task = asyncio.create_task(self._speak(sentences))
+
+    def release(self, entry: list[str] | None = None) -> None:
+        self.entry = entry
+        self._released.set()
+
+    @property
+    def released(self) -> bool:
+        return self._released.is_set()
+
+    def cancel(self) -> None:
+        self.task.cancel()
+
+    def _reach(self, milestone: str) -> None:
+        if self.milestones is not None:
+            self.milestones.reach(milestone)
+
+    async def _speak(self, sentences: AsyncIterator[str]) -> None:
+        first = True
+        async for sentence in sentences:
+            # The first sentence is spoken in two phrases when long: synthesis time grows with length.
+            for phrase in lead_phrase(sentence) if first else [sentence]:
+                if not await self._say(phrase):
+                    return
+            first = False
+        if self.entry is not None:
+            await self.voice.answered()
+
+    async def _say(self, phrase: str) -> bool:
+        """Synthesise, send (once released) and mark one phrase; False when tts failed and the call was handed back."""
+        voice = self.voice
+        request = tts_pb2.SynthesizeRequest(org_id=voice.org_id, text=phrase, voice=voice.voice, format=TELEPHONE)
+        try:
+            chunks = voice.tts.StreamSynthesize(request, timeout=voice.timeout_seconds, metadata=[("x-call-sid", voice.call_sid)])
+            async for chunk in chunks:
+                self._reach("first_audio")
+                await self._released.wait()
+                for start in range(0, len(chunk.audio), FRAME_BYTES):
+                    payload = base64.b64encode(chunk.audio[start : start + FRAME_BYTES]).decode()
+                    await voice.send({"event": "media", "media": {"payload": payload}})
+                    self._reach("first_frame_sent")
+        except grpc.aio.AioRpcError as error:
+            # A stream cannot <Say>: end it, and Twilio speaks the fallback that follows <Connect>.
+            FALLBACKS.labels("tts", error.code().name, voice.org_label).inc()
+            log.warning("stream.tts_failed", code=error.code().name, fallback="twiml_after_connect")
+            await voice.hang_up()
+            return False
+        await self._released.wait()
+        mark = f"m{next(voice.mark_numbers)}"
+        self.marks.append((mark, phrase))
+        await voice.send({"event": "mark", "mark": {"name": mark}})
+        if self.entry is not None:
+            self.entry[1] = " ".join(said for _, said in self.marks)
+        return True

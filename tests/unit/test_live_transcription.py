@@ -1,0 +1,90 @@
+"""A live transcription: the order of events and transcripts, and recognition started at a pause."""
+
+import asyncio
+
+import numpy as np
+
+from services.common.generated.voiceagent.v1 import stt_pb2
+from services.stt.endpointing import Endpointer
+from services.stt.live import LiveTranscription
+from tests.unit.test_endpointing import RATE, silence, speech
+
+SpeechEvent = stt_pb2.SpeechEvent
+FRAME = RATE // 50
+
+
+class SlowRecogniser:
+    """Names the audio by its length after `seconds`, as a recogniser on a busy CPU would take time."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls = 0
+
+    async def __call__(self, samples: np.ndarray) -> stt_pb2.Transcript:
+        self.calls += 1
+        await asyncio.sleep(self.seconds)
+        return stt_pb2.Transcript(text=f"{len(samples) / RATE:.2f} seconds")
+
+
+def describe(response: stt_pb2.StreamTranscribeResponse) -> tuple[str, str]:
+    kind = response.WhichOneof("response")
+    if kind == "event":
+        return kind, SpeechEvent.Kind.Name(response.event.kind)
+    return kind, getattr(response, kind).text
+
+
+async def transcribe(signal: np.ndarray, recogniser: SlowRecogniser, pause_ms: int, frame_seconds: float) -> list[tuple[str, str]]:
+    """Feed 20 ms frames `frame_seconds` apart (0.02 is real time); everything the client would receive."""
+    endpointer = Endpointer(RATE, threshold_dbfs=-40, min_speech_ms=120, end_silence_ms=600, max_utterance_seconds=30, pause_ms=pause_ms)
+    live = LiveTranscription(endpointer, recogniser, RATE, partial_every_seconds=None)
+    for offset in range(0, len(signal), FRAME):
+        await live.feed(signal[offset : offset + FRAME])
+        await asyncio.sleep(frame_seconds)
+    await live.finish()
+    live.responses.put_nowait(None)
+    received = []
+    while (response := live.responses.get_nowait()) is not None:
+        received.append(describe(response))
+    return received
+
+
+def test_a_pause_that_ends_the_turn_is_recognised_once_and_early():
+    recogniser = SlowRecogniser(0.1)
+    received = asyncio.run(transcribe(np.concatenate([speech(1.0), silence(1.0)]), recogniser, pause_ms=200, frame_seconds=0.005))
+    assert [kind for kind, _ in received] == ["event", "tentative", "event", "final"]
+    assert received[0] == ("event", "SPEECH_STARTED") and received[2] == ("event", "SPEECH_ENDED")
+    assert received[1][1] == received[3][1]  # the final is the recognition started at the pause
+    assert recogniser.calls == 1
+
+
+def test_speech_after_a_pause_discards_its_transcript():
+    recogniser = SlowRecogniser(0.02)
+    signal = np.concatenate([speech(1.0), silence(0.3), speech(0.6), silence(1.0)])
+    received = asyncio.run(transcribe(signal, recogniser, pause_ms=200, frame_seconds=0.005))
+    assert [description for description in received if description[0] == "event"] == [
+        ("event", "SPEECH_STARTED"), ("event", "SPEECH_RESUMED"), ("event", "SPEECH_ENDED"),
+    ]
+    tentative = [text for kind, text in received if kind == "tentative"]
+    final = [text for kind, text in received if kind == "final"]
+    assert len(tentative) == 2 and final == tentative[-1:]
+    assert received.index(("event", "SPEECH_RESUMED")) > received.index(("tentative", tentative[0]))
+
+
+def test_a_recognition_still_running_at_the_end_of_the_turn_is_awaited_not_repeated():
+    recogniser = SlowRecogniser(0.5)  # much slower than the 400 ms between the pause and the end, fed at 4x real time
+    received = asyncio.run(transcribe(np.concatenate([speech(1.0), silence(1.0)]), recogniser, pause_ms=200, frame_seconds=0.005))
+    assert [kind for kind, _ in received] == ["event", "event", "final"]  # too late to be worth a tentative
+    assert recogniser.calls == 1
+
+
+def test_without_pauses_the_end_of_speech_starts_recognition():
+    recogniser = SlowRecogniser(0.01)
+    received = asyncio.run(transcribe(np.concatenate([speech(1.0), silence(1.0)]), recogniser, pause_ms=0, frame_seconds=0))
+    assert [kind for kind, _ in received] == ["event", "event", "final"]
+    assert recogniser.calls == 1
+
+
+def test_silence_has_no_events_and_no_recognition():
+    recogniser = SlowRecogniser(0.01)
+    assert asyncio.run(transcribe(silence(2.0), recogniser, pause_ms=200, frame_seconds=0)) == []
+    assert recogniser.calls == 0
