@@ -59,7 +59,7 @@ class MediaStreamCaller:
         self._sequence = 0
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send({
-            "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,
+            "event": "start", "streamSid": self.stream_sid,
             "start": {
                 "accountSid": self.account_sid, "streamSid": self.stream_sid, "callSid": self.call_sid,
                 "tracks": ["inbound"], "customParameters": self.parameters,
@@ -80,16 +80,23 @@ class MediaStreamCaller:
             await self.ws.close()
 
     async def _send(self, message: dict) -> None:
-        self._sequence += 1
-        await self.ws.send(json.dumps({"sequenceNumber": str(self._sequence), **message}))
+        """Every message after `connected` carries the next sequenceNumber, as Twilio's do."""
+        if message["event"] != "connected":
+            self._sequence += 1
+            message = {**message, "sequenceNumber": str(self._sequence)}
+        await self.ws.send(json.dumps(message))
 
     async def _microphone(self) -> None:
         chunk, started = 0, time.perf_counter()
         while True:
             frame, ends_turn = (SILENCE, None) if self._mic.empty() else self._mic.get_nowait()
             chunk += 1
-            await self._send({"event": "media", "streamSid": self.stream_sid,
-                              "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20), "payload": base64.b64encode(frame).decode()}})
+            try:
+                await self._send({"event": "media", "streamSid": self.stream_sid,
+                                  "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20), "payload": base64.b64encode(frame).decode()}})
+            except ConnectionClosed:
+                self._spoken.set()  # the gateway hung up: nothing more can be said
+                return
             if ends_turn is not None:
                 ends_turn.speech_ended_at = time.perf_counter()
                 self.turns.append(ends_turn)
@@ -139,6 +146,10 @@ class MediaStreamCaller:
             self._mic.put_nowait((frame, turn if index == last_loud else None))
         await self._spoken.wait()
         return turn
+
+    async def press(self, digit: str) -> None:
+        """A keypress, which Twilio reports on the stream."""
+        await self._send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}})
 
     async def until_answering(self, turn: StreamTurn, timeout: float = 30.0) -> None:
         """Until the first frame of the answer to `turn` arrives (to talk over it, say)."""

@@ -30,7 +30,8 @@ BARGE_INS = Counter("voiceagent_gateway_barge_ins_total", "Caller speech that in
 CANCELLED_ANSWERS = Counter("voiceagent_gateway_cancelled_answers_total", "Answers cut short by barge-in, by org.", ["org"])
 WEBHOOKS_REJECTED = Counter("voiceagent_gateway_webhooks_rejected_total", "Webhooks refused, by reason.", ["reason"])
 
-CALL_OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "rate_limited", "disconnected")
+# "handed_back": a streaming call whose stream the gateway closed (stt or tts down) so Twilio speaks the fallback.
+CALL_OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "rate_limited", "disconnected", "handed_back")
 TURN_OUTCOMES = ("answered", "fallback", "not_heard", "no_input", "caller_done", "turn_limit", "rate_limited")
 KNOWN_FALLBACKS = [("download", "refused"), ("download", "unavailable")] + [
     (stage, reason) for stage in ("stt", "retrieval", "llm", "tts") for reason in ("UNAVAILABLE", "DEADLINE_EXCEEDED")

@@ -67,7 +67,8 @@ class Voice:
     timeout_seconds: float
     org_label: str
     send: Callable[[dict], Awaitable[None]]
-    hang_up: Callable[[], Awaitable[None]]
+    # Ends the stream so Twilio speaks the fallback after <Connect>.
+    hand_back: Callable[[], Awaitable[None]]
     # Called when an answer (a released reply with a history entry) has been sent in full.
     answered: Callable[[], Awaitable[None]]
     mark_numbers: Iterator[int] = field(default_factory=lambda: count(1))
@@ -128,10 +129,10 @@ class Reply:
                     await voice.send({"event": "media", "media": {"payload": payload}})
                     self._reach("first_frame_sent")
         except grpc.aio.AioRpcError as error:
-            # A stream cannot <Say>: end it, and Twilio speaks the fallback that follows <Connect>.
+            # Without tts the stream cannot speak at all.
             FALLBACKS.labels("tts", error.code().name, voice.org_label).inc()
             log.warning("stream.tts_failed", code=error.code().name, fallback="twiml_after_connect")
-            await voice.hang_up()
+            await voice.hand_back()
             return False
         await self._released.wait()
         mark = f"m{next(voice.mark_numbers)}"

@@ -40,7 +40,6 @@ RECENT_FRAMES = 5
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 BACKCHANNEL = re.compile(r"^\W*(mm+-?hm+|uh-?huh|yeah|yes|ok(ay)?|right|sure|mhm|hmm+)\W*$", re.IGNORECASE)
 POLICY_VIOLATION = 1008
-STT_TROUBLE = "Sorry, I'm having trouble hearing you. Please call again later."
 SpeechEvent = stt_pb2.SpeechEvent
 
 
@@ -82,6 +81,7 @@ class StreamingCall:
         self.prepared: Reply | None = None
         self.barge_in_timer: asyncio.Task | None = None
         self.played: set[str] = set()
+        self.handed_back = False
         self.speech_ended_at = time.perf_counter()
         self.recent_loudness: deque[bool] = deque(maxlen=RECENT_FRAMES)
         self._send_lock = asyncio.Lock()
@@ -121,11 +121,11 @@ class StreamingCall:
         self.voice = Voice(
             tts=self.gw.clients.tts, org_id=org.org_id, voice=org.voice, call_sid=call_sid,
             timeout_seconds=self.settings.tts_timeout_seconds, org_label=self.label,
-            send=self.send, hang_up=self.ws.close, answered=self._answered,
+            send=self.send, hand_back=self._hand_back, answered=self._answered,
         )
         log.info("stream.started", stream_sid=self.stream_sid)
         listener = asyncio.create_task(self._listen())
-        self._say([org.greeting])
+        self._speak(Reply(self.voice, _fixed([org.greeting])))
         outcome = "completed"
         try:
             outcome = await self._receive()
@@ -162,7 +162,13 @@ class StreamingCall:
                 elif event == "stop":
                     return "completed"
         except WebSocketDisconnect:
-            return "disconnected"
+            return "handed_back" if self.handed_back else "disconnected"
+
+    async def _hand_back(self) -> None:
+        """Close the stream: Twilio goes on with the TwiML after <Connect>, the org's fallback spoken by Twilio
+        itself and a hang-up. For a stage the call cannot go on without (stt, tts)."""
+        self.handed_back = True
+        await self.ws.close()
 
     async def _answered(self) -> None:
         self.session.turns += 1
@@ -172,10 +178,6 @@ class StreamingCall:
         if self.reply is None:
             return False
         return not self.reply.task.done() or any(mark not in self.played for mark, _ in self.reply.marks)
-
-    def _say(self, texts: list[str]) -> None:
-        """Speak fixed words now (a greeting, an apology), instead of whatever was being said."""
-        self._speak(Reply(self.voice, _fixed(texts)))
 
     def _speak(self, reply: Reply, entry: list[str] | None = None) -> None:
         if self.reply is not None:
@@ -206,8 +208,8 @@ class StreamingCall:
                     await self._on_final(response.final.text.strip())
         except grpc.aio.AioRpcError as error:
             FALLBACKS.labels("stt", error.code().name, self.label).inc()
-            log.warning("stream.stt_failed", code=error.code().name)
-            self._say([STT_TROUBLE])
+            log.warning("stream.stt_failed", code=error.code().name, fallback="twiml_after_connect")
+            await self._hand_back()
 
     def _on_event(self, event: stt_pb2.SpeechEvent) -> None:
         if event.kind == SpeechEvent.SPEECH_STARTED:

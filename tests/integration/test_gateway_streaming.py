@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import itertools
 import time
+from contextlib import contextmanager
 import urllib.request
 from collections.abc import Iterator
 
@@ -17,10 +20,12 @@ from services.common import audio
 from services.common.generated.voiceagent.v1 import common_pb2, stt_pb2, stt_pb2_grpc
 from tests.conftest import copy_sample_org
 from tests.integration.stack import AUTH_TOKEN, caller_speech, simulator, start_gateway, start_model_services, write_org
+from tests.twilio_messages import TO_TWILIO, shape
 
 pytestmark = pytest.mark.slow
 
 STREAM_NUMBER = "+14155550133"
+CALLERS = itertools.count(1)
 TELEPHONE = common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000)
 
 
@@ -47,7 +52,9 @@ def open_stream(stack) -> tuple[str, dict[str, str]]:
     """The inbound webhook's <Connect><Stream>: the WebSocket URL and the parameters Twilio passes on."""
     import xml.etree.ElementTree as ElementTree
 
-    params = {"AccountSid": LOCAL_ACCOUNT_SID, "CallSid": "CA" + "9" * 32, "From": "+15555550501", "To": STREAM_NUMBER}
+    # A new caller each time: one number may only place a few calls an hour (GATEWAY_CALLS_PER_WINDOW).
+    caller = next(CALLERS)
+    params = {"AccountSid": LOCAL_ACCOUNT_SID, "CallSid": f"CA{caller:032d}", "From": f"+1555555{caller:04d}", "To": STREAM_NUMBER}
     body = stack["sim"].post("/voice/inbound", params).text
     stream = ElementTree.fromstring(body).find("Connect/Stream")
     return stream.get("url"), {p.get("name"): p.get("value") for p in stream.findall("Parameter")}, params["CallSid"]
@@ -152,6 +159,30 @@ def test_back_channel_sounds_do_not_interrupt(stack):
     assert not caller.received("clear")
 
 
+def test_the_gateway_answers_in_twilios_documented_shapes_and_ignores_keypresses(stack):
+    url, parameters, call_sid = open_stream(stack)
+
+    async def call():
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
+            await caller.wait_for_answer()
+            greeting = len(caller.heard)
+            await caller.press("7")
+            await caller.say(stack["speech"]["Where can I park?"])
+            await caller.wait_for_answer()
+            return caller, bytes(caller.heard[greeting:])
+
+    caller, answer = asyncio.run(call())
+    assert {message["event"] for message in caller.received("media") + caller.received("mark")} == {"media", "mark"}
+    for _, message in caller.events:
+        assert shape(message) == shape(TO_TWILIO[message["event"]]), message
+        assert message["streamSid"] == caller.stream_sid
+    payloads = [base64.b64decode(message["media"]["payload"]) for message in caller.received("media")]
+    assert all(0 < len(payload) <= 160 for payload in payloads)  # 20 ms frames of 8 kHz mu-law
+    assert "parking" in transcribe(stack, answer).lower()
+    log = stack["gateway"].log_tail(200)
+    assert '"event": "stream.dtmf_ignored"' in log and '"digit"' not in log
+
+
 def test_a_stream_without_a_valid_token_is_refused(stack):
     url, parameters, call_sid = open_stream(stack)
 
@@ -187,17 +218,66 @@ def test_voiceagent_call_stream_reports_latency_and_writes_what_was_heard(stack,
     assert heard.duration_seconds > 3
 
 
-def test_tts_down_mid_call_hands_back_to_twilio_for_the_spoken_fallback(stack):
+@contextmanager
+def stage_down(stack, name: str) -> Iterator[None]:
+    """The named model service killed for the duration, then restarted on its ports for the next test."""
+    service = stack["services"][name]
+    service.kill()
+    try:
+        yield
+    finally:
+        service.start().wait_serving()
+
+
+def ask_while_the_greeting_plays_out(stack, question: str, kill: str) -> MediaStreamCaller:
+    """A call that hears the greeting, loses a stage, then asks; returns once the agent answered or hung up."""
     url, parameters, call_sid = open_stream(stack)
 
-    async def ask_after_tts_died():
+    async def call():
         async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
             await caller.wait_for_answer()
-            stack["services"]["tts"].kill()
-            await caller.say(stack["speech"]["Where can I park?"])
-            await asyncio.wait_for(caller.ws.wait_closed(), timeout=20)
+            with stage_down(stack, kill):
+                await caller.say(stack["speech"][question])
+                done = asyncio.create_task(caller.ws.wait_closed())
+                answered = asyncio.create_task(caller.wait_for_answer(quiet_seconds=1.5))
+                await asyncio.wait([done, answered], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+                for task in (done, answered):
+                    task.cancel()
             return caller
 
-    caller = asyncio.run(ask_after_tts_died())
-    assert caller.ws.close_code == 1000  # closed by the gateway, so Twilio moves on to the <Say> after <Connect>
-    assert '"event": "stream.tts_failed"' in stack["gateway"].log_tail(200)
+    return asyncio.run(call())
+
+
+def heard_after_greeting(caller: MediaStreamCaller) -> bytes:
+    """What the caller heard after the first mark (the greeting's)."""
+    first_mark = next(index for index, (_, message) in enumerate(caller.events) if message.get("event") == "mark")
+    frames = [message for _, message in caller.events[first_mark:] if message.get("event") == "media"]
+    return b"".join(base64.b64decode(message["media"]["payload"]) for message in frames)
+
+
+def test_llm_down_the_caller_hears_the_documents_best_matching_sentence(stack):
+    before = metric(stack["gateway"], 'voiceagent_gateway_fallbacks_total{org="streamco",reason="UNAVAILABLE",stage="llm"}')
+    caller = ask_while_the_greeting_plays_out(stack, "Where can I park?", kill="llm")
+    assert "parking" in transcribe(stack, heard_after_greeting(caller)).lower()
+    assert metric(stack["gateway"], 'voiceagent_gateway_fallbacks_total{org="streamco",reason="UNAVAILABLE",stage="llm"}') == before + 1
+
+
+def test_retrieval_down_the_caller_hears_the_orgs_fallback(stack):
+    before = metric(stack["gateway"], 'voiceagent_gateway_fallbacks_total{org="streamco",reason="UNAVAILABLE",stage="retrieval"}')
+    caller = ask_while_the_greeting_plays_out(stack, "Where can I park?", kill="retrieval")
+    heard = transcribe(stack, heard_after_greeting(caller)).lower()
+    assert "mechanics will call you back" in heard and "parking" not in heard
+    assert metric(stack["gateway"], 'voiceagent_gateway_fallbacks_total{org="streamco",reason="UNAVAILABLE",stage="retrieval"}') == before + 1
+
+
+@pytest.mark.parametrize("stage", ["stt", "tts"])
+def test_stt_or_tts_down_hands_the_call_back_to_twilio_for_the_spoken_fallback(stack, stage):
+    before = metric(stack["gateway"], 'voiceagent_gateway_calls_total{org="streamco",outcome="handed_back"}')
+    caller = ask_while_the_greeting_plays_out(stack, "Where can I park?", kill=stage)
+    # Closed by the gateway: Twilio moves on to the <Say> (the org's fallback) and <Hangup> after <Connect>.
+    assert caller.ws.close_code == 1000
+    assert f'"event": "stream.{stage}_failed"' in stack["gateway"].log_tail(200)
+    deadline = time.monotonic() + 10
+    while metric(stack["gateway"], 'voiceagent_gateway_calls_total{org="streamco",outcome="handed_back"}') == before:
+        assert time.monotonic() < deadline, "the call's outcome was not recorded"
+        time.sleep(0.2)

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -191,6 +192,24 @@ def test_streaming_transcription_finds_each_utterance(stt, tts):
     assert len(finals) == 2 and "saturday" in finals[0].lower() and "sunday" in finals[1].lower()
     assert "partial" in kinds  # the first question is longer than the one-second partial interval
     assert kinds.index("final") > kinds.index("partial")
+
+
+def test_a_pause_gets_a_tentative_transcript_that_the_final_confirms(stt, tts):
+    silence = bytes([0xFF]) * 8000
+    stream = silence[:2000] + say(tts, "What time do you open on Saturday?").audio + silence + silence[:4000]
+    config = stt_pb2.StreamTranscribeConfig(org_id="acme", format=MULAW_8K, end_of_speech_silence_ms=1000, tentative_pause_ms=200)
+
+    def requests_in_real_time():
+        yield stt_pb2.StreamTranscribeRequest(config=config)
+        for frame in frames(stream):
+            time.sleep(0.02)
+            yield stt_pb2.StreamTranscribeRequest(audio=frame)
+
+    responses = [(r.WhichOneof("response"), r) for r in stt.StreamTranscribe(requests_in_real_time(), timeout=60)]
+    kinds = [kind if kind != "event" else stt_pb2.SpeechEvent.Kind.Name(r.event.kind) for kind, r in responses]
+    assert kinds == ["SPEECH_STARTED", "tentative", "SPEECH_ENDED", "final"]
+    tentative, final = responses[1][1].tentative, responses[3][1].final
+    assert "saturday" in final.text.lower() and tentative.text == final.text
 
 
 def test_streaming_needs_a_config_first_and_raw_frames(stt):
