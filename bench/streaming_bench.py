@@ -40,6 +40,7 @@ from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_
 NUMBER = "+14155550133"
 TURNS = 20
 END_OF_SPEECH_MS = 500
+MILESTONES = ("final_transcript", "first_token", "first_audio", "first_frame_sent")
 # A second of a loud tone: speech to the endpointer.
 TONE = audio.mulaw_encode(0.3 * np.sin(np.arange(8000) / 8000 * 2 * np.pi * 300).astype(np.float32))
 
@@ -52,7 +53,7 @@ def milestone_means(metrics_url: str) -> dict[str, float]:
             sums[line.split('milestone="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
         elif line.startswith("voiceagent_gateway_stream_latency_seconds_count"):
             counts[line.split('milestone="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
-    return {name: sums[name] / counts[name] * 1000 for name in sums if counts.get(name)}
+    return {name: sums[name] / counts[name] * 1000 for name in MILESTONES if counts.get(name)}
 
 
 async def converse(url: str, parameters: dict[str, str], call_sid: str, questions: list[bytes]) -> list[float]:
