@@ -93,10 +93,6 @@ class Reply:
         self.entry = entry
         self._released.set()
 
-    @property
-    def released(self) -> bool:
-        return self._released.is_set()
-
     def cancel(self) -> None:
         self.task.cancel()
 

@@ -231,8 +231,7 @@ class StreamingCall:
         """Prepare the answer while the pause is confirmed; while the agent talks, barge-in rules apply instead."""
         self._drop_prepared()
         if text and not self._agent_speaking():
-            milestones = Milestones(self.label)
-            self.prepared = Reply(self.voice, self._answer_sentences(text, list(self.session.history), milestones), milestones, text)
+            self.prepared = self._answer(text)
 
     async def _barge_in_unless_brief(self) -> None:
         """The barge-in rule: the caller is still talking `barge_in_min_speech_ms` after stt heard speech start.
@@ -258,22 +257,26 @@ class StreamingCall:
 
     async def _on_final(self, text: str) -> None:
         prepared, self.prepared = self.prepared, None
-        if not text or (BACKCHANNEL.match(text) and self._agent_speaking()):
-            if prepared is not None:
-                prepared.cancel()
+        ignored = not text or (BACKCHANNEL.match(text) and self._agent_speaking())
+        if prepared is not None and (ignored or prepared.question != text):
+            prepared.cancel()
+            prepared = None
+        if ignored:
             return
         if self._agent_speaking():
             await self._barge_in()
-        if prepared is None or prepared.question != text:
-            if prepared is not None:
-                prepared.cancel()
-            milestones = Milestones(self.label)
-            prepared = Reply(self.voice, self._answer_sentences(text, list(self.session.history), milestones), milestones, text)
-        prepared.milestones.reach("final_transcript")
-        prepared.milestones.speech_ended(self.speech_ended_at)
+        reply = prepared or self._answer(text)
+        reply.milestones.reach("final_transcript")
+        reply.milestones.speech_ended(self.speech_ended_at)
         entry = ["agent", ""]
         self.session.history += [["caller", text], entry]
-        self._speak(prepared, entry)
+        self._speak(reply, entry)
+
+    def _answer(self, question: str) -> Reply:
+        """The answer to `question`, generated and synthesised from now on, heard once released. The history
+        it is given is the conversation before the question."""
+        milestones = Milestones(self.label)
+        return Reply(self.voice, self._answer_sentences(question, list(self.session.history), milestones), milestones, question)
 
     async def _answer_sentences(self, question: str, history: list[list[str]], milestones: Milestones) -> AsyncIterator[str]:
         """Sentences of the answer as the llm produces them (fallbacks when a stage fails)."""
