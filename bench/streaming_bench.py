@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 import urllib.request
@@ -72,6 +73,12 @@ def open_stream(sim: TwilioSimulator, call_sid: str) -> tuple[str, dict[str, str
     return stream.get("url"), {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
 
 
+def server_voice_to_voice(gateway_log: Path) -> list[float]:
+    """Per turn, the gateway's own voice-to-voice time: its `stream.turn_latency` log lines."""
+    turns = (json.loads(line) for line in gateway_log.read_text().splitlines() if '"stream.turn_latency"' in line)
+    return [float(turn["first_frame_sent_ms"]) for turn in turns]
+
+
 def print_latencies(title: str, latencies: list[float]) -> None:
     print(f"\n{title}, {len(latencies)} turns\n")
     print_header(["turns", "p50 ms", "p95 ms", "max ms"])
@@ -101,6 +108,10 @@ def offline_models() -> None:
                 url, parameters = open_stream(sim, f"CA{call:032d}")
                 latencies += asyncio.run(converse(url, parameters, f"CA{call:032d}", questions))
             print_latencies("Streaming voice-to-voice latency, offline models (caller's view)", latencies)
+            print_latencies(
+                "The same turns at the gateway (arrival of the end of the caller's speech -> first answer frame sent)",
+                server_voice_to_voice(logs / "gateway.log"),
+            )
             print("\nGateway milestones after the end of the caller's speech (mean ms)\n")
             means = milestone_means(gateway.metrics_url)
             print_header(list(means))

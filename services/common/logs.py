@@ -25,7 +25,11 @@ _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-]?)\d{3,4}[\s.-]?\d{3,4}(?!\w)"
-            r"|\+\d{7,15}(?!\w)"
+            # International numbers in any grouping ("+33 6 12 34 56 78"): a plus and 7 to 15 digits.
+            r"|\+\d(?:[\s.-]?\d){6,14}(?!\w)"
+            # National numbers with a trunk 0 grouped by spaces ("06 12 34 56 78", "0171 1234567"); dashes
+            # are left out so dates like 01-02-2026 stay readable.
+            r"|(?<![\w+.:/-])0\d(?: ?\d){7,10}(?![\w-])"
         ),
         "[phone]",
     ),

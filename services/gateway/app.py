@@ -140,7 +140,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         log.info("call.started", caller=caller, mode=org.conversation_mode)
         if org.conversation_mode == "streaming":
             token = gw.stream_tokens.mint(session.call_sid, org.org_id)
-            return twiml_response(twiml.connect_stream(base_url(request, gw.settings), org, token))
+            return twiml_response(twiml.connect_stream(base_url(request, gw.settings), org, session.call_sid, token))
         greeting = await gw.voice.speech(org, org.greeting, session.call_sid)
         details = {"answer": org.greeting} if gw.settings.turn_details_header else None
         return twiml_response(twiml.speak_and_listen(greeting, org, base_url(request, gw.settings), gw.settings), details)

@@ -53,7 +53,12 @@ class Milestones:
             self._observe(name)
 
     def _observe(self, name: str) -> None:
-        STREAM_LATENCY.labels(name, self.org_label).observe(max(0.0, self.reached_at[name] - self.speech_ended_at))
+        STREAM_LATENCY.labels(name, self.org_label).observe(self._seconds(name))
+        if name == "first_frame_sent":  # the last milestone of a turn: one log line with all of them
+            log.info("stream.turn_latency", **{f"{reached}_ms": round(self._seconds(reached) * 1000) for reached in self.reached_at})
+
+    def _seconds(self, name: str) -> float:
+        return max(0.0, self.reached_at[name] - self.speech_ended_at)
 
 
 @dataclass

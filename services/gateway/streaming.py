@@ -110,7 +110,9 @@ class StreamingCall:
         call_sid, org_id = details.get("callSid", ""), parameters.get("org_id", "")
         call_sid_var.set(call_sid)
         org = self.gw.orgs.by_id(org_id)
-        if org is None or not self.gw.stream_tokens.valid(parameters.get("token", ""), call_sid, org_id):
+        # The stream must belong to the call the inbound webhook answered, with the token it minted for that call.
+        same_call = parameters.get("call_sid") == call_sid
+        if org is None or not same_call or not self.gw.stream_tokens.valid(parameters.get("token", ""), call_sid, org_id):
             log.warning("stream.rejected", reason="no valid start/token")
             await self.ws.close(code=POLICY_VIOLATION)
             return

@@ -45,13 +45,14 @@ def speak_and_hang_up(speech: Speech, base_url: str = "", voice: str = DEFAULT_V
     return str(response)
 
 
-def connect_stream(base_url: str, org: OrgConfig, token: str) -> str:
+def connect_stream(base_url: str, org: OrgConfig, call_sid: str, token: str) -> str:
     """Hand the call to our Media Streams WebSocket; Twilio passes the <Parameter>s in its `start` message.
 
     When the stream ends without a hang-up (the gateway closes it because it can no longer speak, say tts is
     down), Twilio carries on with the verbs after <Connect>: the org's fallback, spoken by Twilio itself."""
     stream = Stream(url=base_url.replace("http", "ws", 1) + "/voice/stream")
     stream.parameter(name="org_id", value=org.org_id)
+    stream.parameter(name="call_sid", value=call_sid)
     stream.parameter(name="token", value=token)
     connect = Connect()
     connect.append(stream)

@@ -71,9 +71,9 @@ def metric(gateway, prefix: str) -> float:
 
 
 def test_inbound_hands_streaming_orgs_to_the_websocket(stack):
-    url, parameters, _ = open_stream(stack)
+    url, parameters, call_sid = open_stream(stack)
     assert url.startswith("ws://") and url.endswith("/voice/stream")
-    assert parameters["org_id"] == "streamco" and parameters["token"]
+    assert parameters["org_id"] == "streamco" and parameters["call_sid"] == call_sid and parameters["token"]
     body = stack["sim"].post("/voice/inbound", {"AccountSid": LOCAL_ACCOUNT_SID, "CallSid": "CA" + "8" * 32, "From": "+15555550502", "To": STREAM_NUMBER}).text
     assert body.index("<Connect>") < body.index("<Say") < body.index("<Hangup")  # spoken if the stream ends early
 
@@ -183,15 +183,24 @@ def test_the_gateway_answers_in_twilios_documented_shapes_and_ignores_keypresses
     assert '"event": "stream.dtmf_ignored"' in log and '"digit"' not in log
 
 
-def test_a_stream_without_a_valid_token_is_refused(stack):
+@pytest.mark.parametrize("intrusion", ["forged token", "another call's token", "another org"])
+def test_a_stream_without_a_valid_token_for_its_call_is_refused(stack, intrusion):
     url, parameters, call_sid = open_stream(stack)
+    _, other_parameters, other_call_sid = open_stream(stack)
+    if intrusion == "forged token":
+        parameters = {**parameters, "token": "9999999999.forged"}
+    elif intrusion == "another call's token":  # a token that is valid, but for a different call
+        parameters = {**parameters, "call_sid": other_call_sid, "token": other_parameters["token"]}
+    else:
+        parameters = {**parameters, "org_id": "acme"}
 
     async def intrude():
-        async with MediaStreamCaller(url, {**parameters, "token": "9999999999.forged"}, call_sid=call_sid) as caller:
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
             await asyncio.wait_for(caller.ws.wait_closed(), timeout=10)
-            return caller.ws.close_code
+            return caller.ws.close_code, caller.received("media")
 
-    assert asyncio.run(intrude()) == 1008
+    code, audio_sent = asyncio.run(intrude())
+    assert code == 1008 and audio_sent == []
 
 
 def test_voiceagent_call_stream_reports_latency_and_writes_what_was_heard(stack, tmp_path):

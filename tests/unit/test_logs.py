@@ -15,6 +15,10 @@ from services.common.logs import JsonFormatter, call_sid_var, get_logger, org_id
         ("call me on (415) 555-0123 please", "call me on [phone] please"),
         ("call me on 415-555-0123", "call me on [phone]"),
         ("UK number +44 20 7946 0958", "UK number [phone]"),
+        ("French mobile +33 6 12 34 56 78 called", "French mobile [phone] called"),
+        ("rappel au 06 12 34 56 78 svp", "rappel au [phone] svp"),
+        ("Dutch +31 6 12345678", "Dutch [phone]"),
+        ("Berlin 030 1234 5678 or 0171 1234567", "Berlin [phone] or [phone]"),
         ("mail jane.doe+shop@example.co.uk now", "mail [email] now"),
         ("card 4111 1111 1111 1111 exp", "card [card] exp"),
         ("card 4111-1111-1111-1111", "card [card]"),
@@ -31,6 +35,7 @@ def test_personal_data_is_redacted(text, expected):
         "a tune-up costs 75 dollars, chunk 12 of 340",
         "latency 0.125 s over 1000 requests",
         "CA1234567890abcdef",
+        "due 01-02-2026, order 0042",
     ],
 )
 def test_ordinary_numbers_are_left_alone(text):

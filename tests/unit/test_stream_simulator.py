@@ -31,7 +31,7 @@ async def converse_with_recording_server() -> tuple[list[dict], MediaStreamCalle
 
     async with serve(gateway, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
-        async with MediaStreamCaller(f"ws://127.0.0.1:{port}", {"org_id": "acme", "token": "t"}) as caller:
+        async with MediaStreamCaller(f"ws://127.0.0.1:{port}", {"org_id": "acme", "call_sid": "CA1", "token": "t"}) as caller:
             await caller.wait_for_answer(quiet_seconds=0.3)
             await caller.press("5")
             await caller.say(b"\x00" * 1600)
