@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,6 +27,7 @@ from services.retrieval.shard import build_index  # noqa: E402
 DIMENSION = 384
 QUERIES = 200
 TOP_K = 10
+GROWTH_CHUNKS = 1_000
 
 
 def clustered_unit_vectors(count: int, seed: int, centres: np.ndarray) -> np.ndarray:
@@ -55,6 +57,7 @@ def bench_search(sizes: list[int]) -> None:
     print_header(SEARCH_HEADERS)
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((2000, DIMENSION)).astype(np.float32)
+    growth: list[list[str]] = []
     for size in sizes:
         vectors = clustered_unit_vectors(size, seed=size, centres=centres)
         queries = clustered_unit_vectors(QUERIES, seed=size + 1, centres=centres)
@@ -70,7 +73,17 @@ def bench_search(sizes: list[int]) -> None:
         print_row(
             [f"{size:,}", kind, f"{build_seconds:.1f}", f"{np.percentile(approx_ms, 50):.2f}", f"{np.percentile(approx_ms, 99):.2f}", f"{recall:.3f}"]
         )
-        del approximate, vectors
+        # What ingesting one more document costs once the graph exists: the shard grows a copy of it.
+        added = clustered_unit_vectors(GROWTH_CHUNKS, seed=size + 2, centres=centres)
+        started = time.perf_counter()
+        grown = faiss.clone_index(approximate)
+        grown.add(added)
+        growth.append([f"{size:,}", f"{build_seconds:.1f}", f"{time.perf_counter() - started:.2f}"])
+        del approximate, grown, vectors
+    print(f"\nAdding a document of {GROWTH_CHUNKS:,} chunks to an HNSW shard: rebuild (as above) or grow a copy\n")
+    print_header(["chunks", "rebuild s", "grow s"])
+    for row in growth:
+        print_row(row)
 
 
 def bench_ingestion(documents: int) -> list[str]:

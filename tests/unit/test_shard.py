@@ -164,6 +164,31 @@ def test_large_shards_get_an_approximate_index_with_high_recall(tmp_path):
     assert [c.text for c, _ in loaded.search(queries[0], 10)] == [c.text for c, _ in approximate.search(queries[0], 10)]
 
 
+def test_adding_documents_to_a_graph_index_grows_a_copy_of_it(monkeypatch):
+    n, dim = 3_000, 64
+    vectors = clustered(n + 500, dim, seed=3)
+    base = OrgShard.empty("acme", "test:embedder", dim)
+    first = base.with_documents([update("a.txt", [f"a{i}" for i in range(n)], vectors[:n])], approximate_threshold=1_000)
+    rebuilds = []
+    monkeypatch.setattr("services.retrieval.shard.build_index", lambda *args: rebuilds.append(args) or pytest.fail("rebuilt"))
+    grown = first.with_documents([update("b.txt", [f"b{i}" for i in range(500)], vectors[n:])], approximate_threshold=1_000)
+    assert rebuilds == [] and grown.index_type == "hnsw"
+    assert (first.index.ntotal, grown.index.ntotal) == (n, n + 500)  # the live version is untouched
+    assert [c.text for c, _ in grown.search(vectors[n + 7], 1)] == ["b7"]
+    assert [c.text for c, _ in grown.search(vectors[11], 1)] == ["a11"]
+
+
+def test_replacing_a_document_in_a_graph_index_rebuilds_it():
+    n, dim = 3_000, 64
+    vectors = clustered(n, dim, seed=4)
+    first = OrgShard.empty("acme", "test:embedder", dim).with_documents(
+        [update("a.txt", [f"a{i}" for i in range(n // 2)], vectors[: n // 2]), update("b.txt", [f"b{i}" for i in range(n // 2)], vectors[n // 2 :])],
+        approximate_threshold=1_000,
+    )
+    replaced = first.with_documents([update("a.txt", ["new a"], vectors[:1])], approximate_threshold=1_000)
+    assert replaced.index.ntotal == n // 2 + 1 and [c.text for c, _ in replaced.search(vectors[0], 1)] == ["new a"]
+
+
 def test_shards_do_not_need_pickle(monkeypatch, tmp_path):
     import pickle
 
