@@ -153,7 +153,9 @@ async def pipeline_overhead() -> None:
             recordings.close()
             await server.stop(0)
     stages_ms = END_OF_SPEECH_MS + sum(REALISTIC_MS.values())
-    overheads = [turn.latency_ms - stages_ms for turn in caller.turns]
+    overheads = [turn.latency_ms - stages_ms for turn in caller.turns if turn.latency_ms is not None]
+    if len(overheads) < len(caller.turns):
+        raise RuntimeError(f"{len(caller.turns) - len(overheads)} of {len(caller.turns)} turns got no answer")
     print_latencies(
         f"Streaming pipeline overhead above the end-of-speech wait ({END_OF_SPEECH_MS} ms) and the fakes' first chunks "
         f"(stt {REALISTIC_MS['stt']}, retrieval {REALISTIC_MS['retrieval']}, llm {REALISTIC_MS['llm']}, tts {REALISTIC_MS['tts']} ms)",

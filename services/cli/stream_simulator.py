@@ -138,6 +138,8 @@ class MediaStreamCaller:
         """Speak in real time; returns once the last frame is sent. The turn's latency clock starts at the
         last frame loud enough to be speech, as the server's does: trailing silence is the wait for the end."""
         frames = [mulaw[start : start + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff") for start in range(0, len(mulaw), FRAME_BYTES)]
+        if not frames:
+            raise ValueError("nothing to say: the audio is empty")
         loud = [index for index, frame in enumerate(frames) if audio.rms_dbfs(audio.mulaw_decode(frame)) >= audio.SPEECH_DBFS]
         last_loud = loud[-1] if loud else len(frames) - 1
         turn = StreamTurn()

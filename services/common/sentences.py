@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Whitespace after a full stop, question or exclamation mark.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
     "a an the and or but if of to in on at by for with from about as is are was were be been being do does did "
@@ -28,7 +29,7 @@ class Sentence:
 
 
 def split_sentences(text: str) -> list[str]:
-    return [part for part in _SENTENCE_END.split(text.strip()) if part]
+    return [part for part in SENTENCE_END.split(text.strip()) if part]
 
 
 # Where a long sentence can be cut without sounding cut: after a comma, semicolon or colon (not inside "9:00"),

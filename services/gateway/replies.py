@@ -106,15 +106,20 @@ class Reply:
             self.milestones.reach(milestone)
 
     async def _speak(self, sentences: AsyncIterator[str]) -> None:
-        first = True
-        async for sentence in sentences:
-            # The first sentence is spoken in two phrases when long: synthesis time grows with length.
-            for phrase in lead_phrase(sentence) if first else [sentence]:
-                if not await self._say(phrase):
-                    return
-            first = False
-        if self.entry is not None:
-            await self.voice.answered()
+        try:
+            first = True
+            async for sentence in sentences:
+                # The first sentence is spoken in two phrases when long: synthesis time grows with length.
+                for phrase in lead_phrase(sentence) if first else [sentence]:
+                    if not await self._say(phrase):
+                        return
+                first = False
+            if self.entry is not None:
+                await self.voice.answered()
+        except Exception:
+            # A bug must not leave the caller in silence: hand the call back for the spoken fallback.
+            log.exception("stream.reply_crashed", fallback="twiml_after_connect")
+            await self.voice.hand_back()
 
     async def _say(self, phrase: str) -> bool:
         """Synthesise, send (once released) and mark one phrase; False when tts failed and the call was handed back."""

@@ -154,6 +154,6 @@ class StreamTokens:
 
     def valid(self, token: str, call_sid: str, org_id: str) -> bool:
         expires, _, signature = token.partition(".")
-        if not expires.isdigit() or int(expires) < time.time():
+        if not (expires.isascii() and expires.isdigit()) or int(expires) < time.time():
             return False
         return hmac.compare_digest(self._sign(call_sid, org_id, int(expires)), signature)

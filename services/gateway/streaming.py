@@ -28,7 +28,7 @@ from services.common import audio
 from services.common.generated.voiceagent.v1 import llm_pb2, retrieval_pb2, stt_pb2
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
-from services.common.sentences import best_overlap_sentence
+from services.common.sentences import SENTENCE_END, best_overlap_sentence
 from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS
 from services.gateway.replies import TELEPHONE, Milestones, Reply, Voice
 from services.gateway.sessions import CallSession
@@ -37,7 +37,6 @@ log = get_logger(__name__)
 
 # The caller counts as still talking when any of the last 100 ms of frames is this loud.
 RECENT_FRAMES = 5
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 BACKCHANNEL = re.compile(r"^\W*(mm+-?hm+|uh-?huh|yeah|yes|ok(ay)?|right|sure|mhm|hmm+)\W*$", re.IGNORECASE)
 POLICY_VIOLATION = 1008
 SpeechEvent = stt_pb2.SpeechEvent
@@ -88,7 +87,10 @@ class StreamingCall:
 
     async def send(self, message: dict) -> None:
         async with self._send_lock:
-            await self.ws.send_text(json.dumps({**message, "streamSid": self.stream_sid}))
+            try:
+                await self.ws.send_text(json.dumps({**message, "streamSid": self.stream_sid}))
+            except (WebSocketDisconnect, RuntimeError):
+                pass  # the caller hung up or the stream was handed back: nobody can hear it, and `run` ends the call
 
     async def _start(self) -> dict | None:
         """Wait for Twilio's `start`; None when it never comes or does not authenticate."""
@@ -105,14 +107,16 @@ class StreamingCall:
             start = await self._start()
         except (asyncio.TimeoutError, WebSocketDisconnect, ValueError):
             start = None
-        details = (start or {}).get("start", {})
-        parameters = details.get("customParameters", {})
-        call_sid, org_id = details.get("callSid", ""), parameters.get("org_id", "")
+        details = (start or {}).get("start")
+        details = details if isinstance(details, dict) else {}
+        parameters = details.get("customParameters")
+        parameters = parameters if isinstance(parameters, dict) else {}
+        call_sid, org_id = str(details.get("callSid", "")), str(parameters.get("org_id", ""))
         call_sid_var.set(call_sid)
         org = self.gw.orgs.by_id(org_id)
         # The stream must belong to the call the inbound webhook answered, with the token it minted for that call.
         same_call = parameters.get("call_sid") == call_sid
-        if org is None or not same_call or not self.gw.stream_tokens.valid(parameters.get("token", ""), call_sid, org_id):
+        if org is None or not same_call or not self.gw.stream_tokens.valid(str(parameters.get("token", "")), call_sid, org_id):
             log.warning("stream.rejected", reason="no valid start/token")
             await self.ws.close(code=POLICY_VIOLATION)
             return
@@ -169,8 +173,12 @@ class StreamingCall:
     async def _hand_back(self) -> None:
         """Close the stream: Twilio goes on with the TwiML after <Connect>, the org's fallback spoken by Twilio
         itself and a hang-up. For a stage the call cannot go on without (stt, tts)."""
-        self.handed_back = True
-        await self.ws.close()
+        if not self.handed_back:
+            self.handed_back = True
+            try:
+                await self.ws.close()
+            except RuntimeError:
+                pass  # the caller had already hung up
 
     async def _answered(self) -> None:
         self.session.turns += 1
@@ -212,6 +220,10 @@ class StreamingCall:
             FALLBACKS.labels("stt", error.code().name, self.label).inc()
             log.warning("stream.stt_failed", code=error.code().name, fallback="twiml_after_connect")
             await self._hand_back()
+        except Exception:
+            # A bug must not leave the caller in silence: hand the call back for the spoken fallback.
+            log.exception("stream.listener_crashed", fallback="twiml_after_connect")
+            await self._hand_back()
 
     def _on_event(self, event: stt_pb2.SpeechEvent) -> None:
         if event.kind == SpeechEvent.SPEECH_STARTED:
@@ -240,7 +252,8 @@ class StreamingCall:
         Shorter sounds ("mm-hm", "yeah", a cough) are back-channel and the agent keeps talking."""
         await asyncio.sleep(self.settings.barge_in_min_speech_ms / 1000)
         if any(self.recent_loudness):
-            await self._barge_in()
+            # Once decided, finish it: a speech-ended event cancelling this timer must not stop it halfway.
+            await asyncio.shield(self._barge_in())
 
     async def _barge_in(self) -> None:
         """Stop talking: drop queued audio, cancel the answer, remember only what the caller heard."""

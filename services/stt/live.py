@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from services.common.generated.voiceagent.v1 import stt_pb2
-from services.stt.endpointing import Endpointer
+from services.stt.endpointing import Endpointer, Utterance
 
 Recognise = Callable[[np.ndarray], Awaitable[stt_pb2.Transcript]]
 Response = stt_pb2.StreamTranscribeResponse
@@ -38,8 +38,15 @@ class LiveTranscription:
         self.responses: asyncio.Queue[Response | None] = asyncio.Queue()
         # Recognition of the speech before the current pause, while that pause lasts.
         self._tentative: asyncio.Task[stt_pb2.Transcript] | None = None
+        # The latest tentative recognition, current or not, until it completes.
+        self._recognising: asyncio.Task[stt_pb2.Transcript] | None = None
 
     async def feed(self, samples: np.ndarray) -> None:
+        # Frame by frame, so that events within one chunk of audio are reported in the order they happened.
+        for start in range(0, len(samples), self.endpointer.frame):
+            await self._feed_frame(samples[start : start + self.endpointer.frame])
+
+    async def _feed_frame(self, samples: np.ndarray) -> None:
         events = self.endpointer.feed(samples)
         if events.started_at is not None:
             self.responses.put_nowait(_event(SpeechEvent.SPEECH_STARTED, events.started_at))
@@ -47,25 +54,26 @@ class LiveTranscription:
         if events.resumed:
             self._tentative = None  # the caller went on: that recognition is out of date
             self.responses.put_nowait(_event(SpeechEvent.SPEECH_RESUMED, self.endpointer.seconds_seen))
-        if events.paused is not None:
-            self._tentative = asyncio.create_task(self.recognise(events.paused.samples))
+        if events.paused is not None and (self._recognising is None or self._recognising.done()):
+            # One recognition at a time: a caller who keeps pausing does not queue up out-of-date work.
+            self._tentative = self._recognising = asyncio.create_task(self.recognise(events.paused.samples))
             self._tentative.add_done_callback(self._send_tentative)
         for utterance in events.finished:
-            self.responses.put_nowait(_event(SpeechEvent.SPEECH_ENDED, utterance.end_seconds))
-            # No speech since the pause: the utterance is what was already being recognised.
-            recognition, self._tentative = self._tentative, None
-            await self._send_final(await recognition if recognition is not None else await self.recognise(utterance.samples))
+            await self._end(utterance)
         await self._maybe_partial()
 
     async def finish(self) -> None:
         """The audio has ended: the utterance in progress, if any, is final."""
         leftover = self.endpointer.flush()
         if leftover is not None:
-            self.responses.put_nowait(_event(SpeechEvent.SPEECH_ENDED, leftover.end_seconds))
-            self._tentative = None
-            await self._send_final(await self.recognise(leftover.samples))
+            await self._end(leftover)
 
-    async def _send_final(self, transcript: stt_pb2.Transcript) -> None:
+    async def _end(self, utterance: Utterance) -> None:
+        """End of an utterance. With no speech since the pause, it is what was already being recognised.
+        Awaited before more audio is read, so a final always comes before the next utterance's events."""
+        self.responses.put_nowait(_event(SpeechEvent.SPEECH_ENDED, utterance.end_seconds))
+        recognition, self._tentative = self._tentative, None
+        transcript = await recognition if recognition is not None else await self.recognise(utterance.samples)
         if transcript.text:
             self.responses.put_nowait(Response(final=transcript))
 

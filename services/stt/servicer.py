@@ -86,7 +86,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
             finally:
                 live.responses.put_nowait(None)
 
-        # Audio keeps being read (and pauses noticed) while a recognition is under way.
+        # Audio keeps being read (and pauses noticed) while a tentative recognition is under way.
         reader = asyncio.create_task(consume_audio())
         try:
             while (response := await live.responses.get()) is not None:

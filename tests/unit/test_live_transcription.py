@@ -18,11 +18,14 @@ class SlowRecogniser:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.calls = 0
+        self.calls = self.in_flight = self.most_in_flight = 0
 
     async def __call__(self, samples: np.ndarray) -> stt_pb2.Transcript:
         self.calls += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
         await asyncio.sleep(self.seconds)
+        self.in_flight -= 1
         return stt_pb2.Transcript(text=f"{len(samples) / RATE:.2f} seconds")
 
 
@@ -33,12 +36,14 @@ def describe(response: stt_pb2.StreamTranscribeResponse) -> tuple[str, str]:
     return kind, getattr(response, kind).text
 
 
-async def transcribe(signal: np.ndarray, recogniser: SlowRecogniser, pause_ms: int, frame_seconds: float) -> list[tuple[str, str]]:
-    """Feed 20 ms frames `frame_seconds` apart (0.02 is real time); everything the client would receive."""
+async def transcribe(
+    signal: np.ndarray, recogniser: SlowRecogniser, pause_ms: int, frame_seconds: float, chunk: int = FRAME
+) -> list[tuple[str, str]]:
+    """Feed chunks of 20 ms `frame_seconds` apart (0.02 is real time); everything the client would receive."""
     endpointer = Endpointer(RATE, threshold_dbfs=-40, min_speech_ms=120, end_silence_ms=600, max_utterance_seconds=30, pause_ms=pause_ms)
     live = LiveTranscription(endpointer, recogniser, RATE, partial_every_seconds=None)
-    for offset in range(0, len(signal), FRAME):
-        await live.feed(signal[offset : offset + FRAME])
+    for offset in range(0, len(signal), chunk):
+        await live.feed(signal[offset : offset + chunk])
         await asyncio.sleep(frame_seconds)
     await live.finish()
     live.responses.put_nowait(None)
@@ -88,3 +93,22 @@ def test_silence_has_no_events_and_no_recognition():
     recogniser = SlowRecogniser(0.01)
     assert asyncio.run(transcribe(silence(2.0), recogniser, pause_ms=200, frame_seconds=0)) == []
     assert recogniser.calls == 0
+
+
+def test_a_caller_who_keeps_pausing_has_one_recognition_in_flight_at_a_time():
+    recogniser = SlowRecogniser(0.6)
+    # Eight pauses of 240 ms, one every half second: each would start a recognition that takes longer.
+    halting = np.concatenate([np.concatenate([speech(0.26), silence(0.24)]) for _ in range(8)] + [silence(1.0)])
+    received = asyncio.run(transcribe(halting, recogniser, pause_ms=200, frame_seconds=0.02))
+    assert received.count(("event", "SPEECH_RESUMED")) >= 4 and received[-1][0] == "final"
+    assert recogniser.most_in_flight == 1 and recogniser.calls < 8
+
+
+def test_events_in_one_large_chunk_come_in_the_order_they_happened():
+    recogniser = SlowRecogniser(0.0)
+    signal = np.concatenate([speech(1.0), silence(0.8), speech(1.0), silence(0.8)])
+    received = asyncio.run(transcribe(signal, recogniser, pause_ms=0, frame_seconds=0, chunk=len(signal)))
+    assert received == [
+        ("event", "SPEECH_STARTED"), ("event", "SPEECH_ENDED"), ("final", received[2][1]),
+        ("event", "SPEECH_STARTED"), ("event", "SPEECH_ENDED"), ("final", received[5][1]),
+    ]

@@ -58,7 +58,8 @@ class ExtractiveAnswerer:
             for sentence in known:
                 self._sentence_vectors.move_to_end(sentence)
         missing = [sentence for sentence in dict.fromkeys(sentences) if sentence not in known]
-        fresh = dict(zip(missing, self.embedder.embed(missing))) if missing else {}
+        # Copies: a row view would keep its whole batch alive in the cache.
+        fresh = {sentence: vector.copy() for sentence, vector in zip(missing, self.embedder.embed(missing))} if missing else {}
         with self._cache_lock:
             self._sentence_vectors.update(fresh)
             while len(self._sentence_vectors) > _CACHED_SENTENCES:

@@ -47,6 +47,8 @@ class MoonshineRecognizer:
         self._encoder = None
         self._decoder = None
         self._vocabulary: list[bytes] = []
+        self._cache_names: list[str] = []
+        self._empty_cache: np.ndarray | None = None
         # Sessions run one request at a time on one core: the other core serves the rest of the call.
         self._lock = threading.Lock()
 
@@ -75,15 +77,17 @@ class MoonshineRecognizer:
     def transcribe(self, audio: Audio, language: str) -> Recognition:
         if audio.sample_rate != RECOGNIZER_RATE:
             raise ValueError(f"Moonshine needs {RECOGNIZER_RATE} Hz audio, got {audio.sample_rate}")
-        if self._decoder is None:
-            self.load()
         samples = np.ascontiguousarray(audio.samples, dtype=np.float32)[None, :]
         max_tokens = max(MIN_TOKENS, int(audio.duration_seconds * MAX_TOKENS_PER_SECOND))
-        try:
-            with self._lock:
+        with self._lock:
+            if self._decoder is None:
+                self.load()
+            try:
                 tokens = self._decode(self._encoder.run(None, {"input_values": samples})[0], max_tokens)
-        except Exception as error:  # onnxruntime raises its own exception types
-            raise ProviderError(f"Moonshine failed: {error}") from error
+            except Exception as error:
+                if not type(error).__module__.startswith("onnxruntime"):
+                    raise  # a bug here, not the engine failing: INTERNAL with a traceback, not UNAVAILABLE
+                raise ProviderError(f"Moonshine failed: {error}") from error
         return Recognition(text=self._text(tokens), language="en")
 
     def _decode(self, encoded: np.ndarray, max_tokens: int) -> list[int]:

@@ -11,6 +11,7 @@ identical output. The flatbuffers reader ships inside onnxruntime.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -18,12 +19,15 @@ import onnx
 import onnxruntime
 from onnx import helper
 
-# The generated readers import one another as the top-level package `ort_flatbuffers_py`, so their folder
-# goes on the path, as onnxruntime's own tools do it. Importing them as `onnxruntime.tools...` would also run
-# that package's __init__, which imports torch when it is installed: 1.2 s and 190 MB for nothing.
-_READERS = str(Path(onnxruntime.__file__).parent / "tools" / "ort_format_model")
-if _READERS not in sys.path:
-    sys.path.append(_READERS)
+# The generated readers import one another as the top-level package `ort_flatbuffers_py`, so that package is
+# registered under that name from its folder. Importing it as `onnxruntime.tools...` would also run that
+# package's __init__, which imports torch when it is installed (1.2 s and 190 MB for nothing); putting its
+# folder on sys.path would make onnxruntime's `utils` and `types` helpers importable by those bare names.
+if "ort_flatbuffers_py" not in sys.modules:
+    _folder = Path(onnxruntime.__file__).parent / "tools" / "ort_format_model" / "ort_flatbuffers_py"
+    _spec = importlib.util.spec_from_file_location("ort_flatbuffers_py", _folder / "__init__.py", submodule_search_locations=[str(_folder)])
+    sys.modules["ort_flatbuffers_py"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["ort_flatbuffers_py"])
 
 from ort_flatbuffers_py.fbs.AttributeType import AttributeType  # noqa: E402
 from ort_flatbuffers_py.fbs.DimensionValueType import DimensionValueType  # noqa: E402
