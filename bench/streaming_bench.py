@@ -23,7 +23,6 @@ import urllib.request
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-import grpc
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,9 +33,8 @@ from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer, Twil
 from services.cli.launcher import GatewayProcess  # noqa: E402
 from services.cli.stream_simulator import MediaStreamCaller  # noqa: E402
 from services.common import audio  # noqa: E402
-from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc  # noqa: E402
 from tests.conftest import SPOKEN_QUESTIONS, copy_sample_org  # noqa: E402
-from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services, write_org  # noqa: E402
+from tests.integration.stack import AUTH_TOKEN, caller_speech, running_system, simulator, write_org  # noqa: E402
 
 NUMBER = "+14155550133"
 TURNS = 20
@@ -92,20 +90,14 @@ def offline_models() -> None:
         logs.mkdir()
         copy_sample_org(data_dir)
         write_org(data_dir, "streamco", NUMBER, conversation_mode="streaming")
-        services = start_model_services(data_dir, logs)
-        recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
-        gateway = start_gateway(data_dir, logs / "gateway.log", services, recordings)
-        try:
-            with grpc.insecure_channel(services["tts"].address) as channel:
-                tts = tts_pb2_grpc.TextToSpeechStub(channel)
-                telephone = common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000)
-                questions = [tts.Synthesize(tts_pb2.SynthesizeRequest(text=q, format=telephone), timeout=30).audio for q in SPOKEN_QUESTIONS]
-            sim = simulator(gateway, recordings)
+        with running_system(data_dir, logs) as system:
+            spoken = caller_speech(system.services, SPOKEN_QUESTIONS, audio.MULAW)
+            questions = [spoken[question] for question in SPOKEN_QUESTIONS]
             latencies: list[float] = []
             call = 0
             while len(latencies) < TURNS:
                 call += 1
-                url, parameters = open_stream(sim, f"CA{call:032d}")
+                url, parameters = open_stream(system.sim, f"CA{call:032d}")
                 latencies += asyncio.run(converse(url, parameters, f"CA{call:032d}", questions))
             print_latencies("Streaming voice-to-voice latency, offline models (caller's view)", latencies)
             print_latencies(
@@ -113,14 +105,9 @@ def offline_models() -> None:
                 server_voice_to_voice(logs / "gateway.log"),
             )
             print("\nGateway milestones after the end of the caller's speech (mean ms)\n")
-            means = milestone_means(gateway.metrics_url)
+            means = milestone_means(system.gateway.metrics_url)
             print_header(list(means))
             print_row([f"{value:.0f}" for value in means.values()])
-        finally:
-            gateway.stop()
-            recordings.close()
-            for service in services.values():
-                service.stop()
 
 
 async def pipeline_overhead() -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -61,3 +64,29 @@ def caller_speech(services: dict[str, ServiceProcess], texts: list[str], encodin
     with grpc.insecure_channel(services["tts"].address) as channel:
         stub = tts_pb2_grpc.TextToSpeechStub(channel)
         return {text: stub.Synthesize(tts_pb2.SynthesizeRequest(text=text, format=telephone), timeout=30).audio for text in texts}
+
+
+@dataclass
+class System:
+    services: dict[str, ServiceProcess]
+    recordings: RecordingServer
+    gateway: GatewayProcess
+    sim: TwilioSimulator
+
+
+@contextmanager
+def running_system(data_dir: Path, log_dir: Path, **gateway_env: str) -> Iterator[System]:
+    """The four model services and a gateway as real processes, with a Twilio recording server; everything
+    started is stopped afterwards, also when a later start fails."""
+    services = start_model_services(data_dir, log_dir)
+    recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
+    gateway = None
+    try:
+        gateway = start_gateway(data_dir, log_dir / "gateway.log", services, recordings, **gateway_env)
+        yield System(services, recordings, gateway, simulator(gateway, recordings))
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        recordings.close()
+        for service in services.values():
+            service.stop()

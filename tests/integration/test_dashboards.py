@@ -26,12 +26,12 @@ import numpy as np
 import pytest
 import yaml
 
-from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer, TwimlAnswer
+from services.cli.call_simulator import LOCAL_ACCOUNT_SID, TwimlAnswer
 from services.cli.launcher import free_port
 from services.cli.stream_simulator import MediaStreamCaller
 from services.common import audio
 from tests.conftest import REPO_ROOT, copy_sample_org
-from tests.integration.stack import AUTH_TOKEN, caller_speech, simulator, start_gateway, start_model_services, write_org
+from tests.integration.stack import caller_speech, running_system, write_org
 
 pytestmark = pytest.mark.slow
 
@@ -346,25 +346,15 @@ def stack(tmp_path_factory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("data")
     copy_sample_org(data_dir)
     write_org(data_dir, "streamco", STREAMING, conversation_mode="streaming")
-    logs = tmp_path_factory.mktemp("logs")
-    services = start_model_services(data_dir, logs)
-    recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
-    gateway = prometheus = None
-    try:
-        gateway = start_gateway(data_dir, logs / "gateway.log", services, recordings)
-        targets = {"gateway": gateway.metrics_url, **{name: service.metrics_url for name, service in services.items()}}
+    with running_system(data_dir, tmp_path_factory.mktemp("logs")) as system:
+        targets = {"gateway": system.gateway.metrics_url, **{name: service.metrics_url for name, service in system.services.items()}}
         prometheus = Prometheus(tmp_path_factory.mktemp("prometheus"), targets)
         prometheus.start()
-        yield {"services": services, "gateway": gateway, "recordings": recordings, "prometheus": prometheus,
-               "sim": simulator(gateway, recordings)}
-    finally:
-        if prometheus is not None:
+        try:
+            yield {"services": system.services, "gateway": system.gateway, "recordings": system.recordings,
+                   "prometheus": prometheus, "sim": system.sim}
+        finally:
             prometheus.stop()
-        if gateway is not None:
-            gateway.stop()
-        recordings.close()
-        for service in services.values():
-            service.stop()
 
 
 def silence_wav(seconds: float = 1.5) -> bytes:

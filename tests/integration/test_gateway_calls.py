@@ -16,7 +16,7 @@ from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2
 from services.gateway.turn import NOT_HEARD
 from services.gateway.twiml import RATE_LIMITED, UNKNOWN_NUMBER
 from tests.conftest import copy_sample_org
-from tests.integration.stack import AUTH_TOKEN, simulator, start_gateway, start_model_services, write_org
+from tests.integration.stack import AUTH_TOKEN, running_system, write_org
 
 pytestmark = pytest.mark.slow
 
@@ -30,17 +30,8 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     data_dir = tmp_path_factory.mktemp("data")
     copy_sample_org(data_dir)
     write_org(data_dir, "sayco", SAY_ORG, speech_mode="say", twilio_voice="Polly.Matthew")
-    logs = tmp_path_factory.mktemp("logs")
-    services = start_model_services(data_dir, logs)
-    recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
-    gateway = start_gateway(data_dir, logs / "gateway.log", services, recordings, GATEWAY_CALLS_PER_WINDOW=str(CALLS_PER_WINDOW))
-    try:
-        yield {"services": services, "gateway": gateway, "recordings": recordings, "sim": simulator(gateway, recordings)}
-    finally:
-        gateway.stop()
-        recordings.close()
-        for service in services.values():
-            service.stop()
+    with running_system(data_dir, tmp_path_factory.mktemp("logs"), GATEWAY_CALLS_PER_WINDOW=str(CALLS_PER_WINDOW)) as system:
+        yield {"services": system.services, "gateway": system.gateway, "recordings": system.recordings, "sim": system.sim}
 
 
 @pytest.fixture(scope="module")

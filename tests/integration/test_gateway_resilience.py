@@ -10,13 +10,12 @@ import grpc
 import httpx
 import pytest
 
-from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer
 from services.cli.launcher import free_port
 from services.common.generated.voiceagent.v1 import llm_pb2_grpc, retrieval_pb2_grpc, stt_pb2_grpc, tts_pb2_grpc
 from services.common.orgs import load_org_config
 from services.gateway.turn import NOT_HEARD
 from tests.conftest import SAMPLE_ORG, copy_sample_org
-from tests.integration.stack import AUTH_TOKEN, caller_speech, simulator, start_gateway, start_model_services
+from tests.integration.stack import caller_speech, running_system, simulator, start_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -40,18 +39,10 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     data_dir = tmp_path_factory.mktemp("data")
     copy_sample_org(data_dir)
     logs = tmp_path_factory.mktemp("logs")
-    services = start_model_services(data_dir, logs)
-    recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN)
-    gateway = start_gateway(data_dir, logs / "gateway.log", services, recordings)
-    questions = caller_speech(services, ["How much does a basic tune-up cost?", "Where can I park?"])
-    try:
-        yield {"data": data_dir, "logs": logs, "services": services, "gateway": gateway, "recordings": recordings,
-               "sim": simulator(gateway, recordings), "questions": questions}
-    finally:
-        gateway.stop()
-        recordings.close()
-        for service in services.values():
-            service.kill()
+    with running_system(data_dir, logs) as system:
+        questions = caller_speech(system.services, ["How much does a basic tune-up cost?", "Where can I park?"])
+        yield {"data": data_dir, "logs": logs, "services": system.services, "gateway": system.gateway,
+               "recordings": system.recordings, "sim": system.sim, "questions": questions}
 
 
 def answer_turn(stack, caller: str, question: str = "How much does a basic tune-up cost?", sim=None):
