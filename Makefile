@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # real servers for the shared-session and dashboard tests.
 SYSTEM_PACKAGES := espeak-ng redis-server prometheus
 
-.PHONY: install system-packages protos test test-fast demo bench clean
+.PHONY: install system-packages protos lint test test-fast demo bench clean
 
 install: $(STAMP) system-packages
 
@@ -30,7 +30,10 @@ $(STAMP): pyproject.toml
 protos: $(STAMP)
 	$(PY) scripts/generate_protos.py
 
-test: install
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: install lint
 	$(PY) -m pytest -q
 
 # Developers' inner loop: skips the suites that start real processes or build large indexes.
@@ -41,6 +44,7 @@ demo: install
 	$(PY) scripts/demo.py
 
 bench: install
+	$(PY) bench/redaction_bench.py
 	$(PY) bench/model_bench.py
 	$(PY) bench/gateway_bench.py
 	$(PY) bench/streaming_bench.py

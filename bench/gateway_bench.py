@@ -23,15 +23,24 @@ from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.retrieval_bench import print_header, print_row  # noqa: E402
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
+
+from bench.tables import print_header, print_row  # noqa: E402
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer  # noqa: E402
 from services.cli.launcher import REPO_ROOT, GatewayProcess, free_port  # noqa: E402
 from services.common import audio  # noqa: E402
 from services.common.generated.voiceagent.v1 import (  # noqa: E402
-    common_pb2, llm_pb2, llm_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc, stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc,
+    common_pb2,
+    llm_pb2,
+    llm_pb2_grpc,
+    retrieval_pb2,
+    retrieval_pb2_grpc,
+    stt_pb2,
+    stt_pb2_grpc,
+    tts_pb2,
+    tts_pb2_grpc,
 )
 from services.stt.endpointing import Endpointer  # noqa: E402
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
 
 TOKEN = "bench-token"
 ANSWER_WAV = audio.wav_bytes(audio.Audio(np.zeros(8000, dtype=np.float32), 8000))

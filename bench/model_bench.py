@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.retrieval_bench import print_header, print_row  # noqa: E402
+from bench.tables import print_header, print_row  # noqa: E402
 from services.common import audio  # noqa: E402
 from services.common.generated.voiceagent.v1 import llm_pb2  # noqa: E402
 from services.common.minilm import MiniLMEmbedder  # noqa: E402

@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.tables import print_header, print_row  # noqa: E402
 from services.retrieval.shard import build_index  # noqa: E402
 
 DIMENSION = 384
@@ -113,15 +114,6 @@ def bench_ingestion(documents: int) -> list[str]:
         report = asyncio.run(knowledge.ingest("acme", uploads))
         seconds = time.perf_counter() - started
     return [f"{documents}", f"{report.chunks_added}", f"{seconds:.1f}", f"{report.chunks_added / seconds:.0f}"]
-
-
-def print_header(headers: list[str]) -> None:
-    print("| " + " | ".join(headers) + " |")
-    print("|" + "|".join("---" for _ in headers) + "|", flush=True)
-
-
-def print_row(row: list[str]) -> None:
-    print("| " + " | ".join(row) + " |", flush=True)
 
 
 def main() -> int:

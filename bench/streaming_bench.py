@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.retrieval_bench import print_header, print_row  # noqa: E402
 from bench.gateway_bench import REALISTIC_MS, start_fakes  # noqa: E402
+from bench.tables import print_header, print_row  # noqa: E402
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer, TwilioSimulator  # noqa: E402
 from services.cli.launcher import GatewayProcess  # noqa: E402
 from services.cli.stream_simulator import MediaStreamCaller  # noqa: E402

@@ -6,18 +6,18 @@ import argparse
 import asyncio
 import os
 import secrets
-import xml.etree.ElementTree as ElementTree
 import signal
 import sys
 import time
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import grpc
 
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, RecordingServer, TwilioSimulator
 from services.cli.launcher import REPO_ROOT, GatewayProcess, ServiceProcess
-from services.cli.stream_simulator import MediaStreamCaller
 from services.cli.output import add_address_option, print_json, print_table
+from services.cli.stream_simulator import MediaStreamCaller
 from services.common import audio
 from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
 from services.common.orgs import load_org_config

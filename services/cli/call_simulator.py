@@ -85,7 +85,7 @@ class TwimlAnswer:
     hangup: bool = False
 
     @classmethod
-    def parse(cls, body: str) -> "TwimlAnswer":
+    def parse(cls, body: str) -> TwimlAnswer:
         answer = cls()
         for verb in ElementTree.fromstring(body):
             if verb.tag == "Say":

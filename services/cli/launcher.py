@@ -61,7 +61,7 @@ class ServiceProcess:
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
-    def start(self) -> "ServiceProcess":
+    def start(self) -> ServiceProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.name}"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log
@@ -75,7 +75,7 @@ class ServiceProcess:
         except OSError:
             return "(no log)"
 
-    def wait_serving(self, timeout: float = 120.0) -> "ServiceProcess":
+    def wait_serving(self, timeout: float = 120.0) -> ServiceProcess:
         """Block until the health check says SERVING; fail fast if the process dies."""
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.address) as channel:
@@ -133,7 +133,7 @@ class GatewayProcess(ServiceProcess):
     def metrics_url(self) -> str:
         return f"{self.address}/metrics"
 
-    def wait_serving(self, timeout: float = 60.0) -> "GatewayProcess":
+    def wait_serving(self, timeout: float = 60.0) -> GatewayProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:

@@ -10,8 +10,17 @@ import grpc
 
 from services.cli.output import add_address_option, add_common_options, print_json
 from services.common import audio
-from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, llm_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc
-from services.common.generated.voiceagent.v1 import stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
+from services.common.generated.voiceagent.v1 import (
+    common_pb2,
+    llm_pb2,
+    llm_pb2_grpc,
+    retrieval_pb2,
+    retrieval_pb2_grpc,
+    stt_pb2,
+    stt_pb2_grpc,
+    tts_pb2,
+    tts_pb2_grpc,
+)
 from services.common.orgs import OrgConfigError, UnknownOrgError, load_org_config
 
 # File extension -> (encoding, sample rate it implies).

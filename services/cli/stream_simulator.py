@@ -50,7 +50,7 @@ class MediaStreamCaller:
     heard: bytearray = field(default_factory=bytearray)
     turns: list[StreamTurn] = field(default_factory=list)
 
-    async def __aenter__(self) -> "MediaStreamCaller":
+    async def __aenter__(self) -> MediaStreamCaller:
         self.ws: ClientConnection = await connect(self.url)
         # Frames to speak, each with the turn it ends when it is the last loud frame of what is said.
         self._mic: asyncio.Queue[tuple[bytes, StreamTurn | None]] = asyncio.Queue()

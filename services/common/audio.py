@@ -42,7 +42,7 @@ class Audio:
     def duration_seconds(self) -> float:
         return len(self.samples) / self.sample_rate if self.sample_rate else 0.0
 
-    def resampled(self, rate: int) -> "Audio":
+    def resampled(self, rate: int) -> Audio:
         return Audio(resample(self.samples, self.sample_rate, rate), rate)
 
 

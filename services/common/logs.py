@@ -2,12 +2,16 @@
 
 Callers' phone numbers, e-mail addresses and card-like numbers must never
 reach log storage, whoever wrote the log call, so redaction happens in the
-formatter rather than at each call site.
+formatter rather than at each call site. Because the formatter sees whatever
+a request carried (a form field, a query string, an invalid org id), every
+string is cut to a bounded length first and every pattern runs in linear
+time: a hostile request must never make logging itself the bottleneck.
 """
 
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 import re
@@ -18,9 +22,20 @@ from typing import Any
 call_sid_var: contextvars.ContextVar[str] = contextvars.ContextVar("call_sid", default="")
 org_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("org_id", default="")
 
-# Order matters: cards are longer digit runs than phone numbers.
+# A logged string longer than this is cut (the rest is counted, not kept); tracebacks get more room.
+MAX_FIELD_CHARS = 1_000
+MAX_EXCEPTION_CHARS = 8_000
+MAX_ITEMS = 50
+# Characters that can sit inside a phone number, e-mail address or card number.
+_TOKEN_PUNCTUATION = frozenset("._+-@()")
+_NUMBER_PUNCTUATION = frozenset(" .+-()")
+
+# Order matters: cards are longer digit runs than phone numbers. Every pattern is linear on any input: the
+# e-mail pattern may only start where a run of address characters starts (the lookbehind) and never gives
+# characters back (possessive quantifiers), so a long run without an "@" is scanned once, not once per
+# position; the number patterns have bounded repetitions only.
 _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
+    (re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+"), "[email]"),
     (re.compile(r"(?<![\w+])(?:\d[ -]?){12,18}\d(?!\w)"), "[card]"),
     (
         re.compile(
@@ -43,13 +58,30 @@ def redact(text: str) -> str:
     return text
 
 
-def _redact_value(value: Any) -> Any:
+def clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """`text` cut to about `limit` characters, saying how many were dropped.
+
+    The cut also drops the token it falls in and any groups of digits just
+    before it, so half of a phone number or e-mail address is never left
+    behind where the redaction patterns cannot recognise it.
+    """
+    if len(text) <= limit:
+        return text
+    end = limit
+    while end > 0 and (text[end - 1].isalnum() or text[end - 1] in _TOKEN_PUNCTUATION):
+        end -= 1
+    while end > 0 and (text[end - 1].isdigit() or text[end - 1] in _NUMBER_PUNCTUATION):
+        end -= 1
+    return f"{text[:end]}…[{len(text) - end} more characters]"
+
+
+def _redact_value(value: Any, limit: int = MAX_FIELD_CHARS) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return redact(clip(value, limit))
     if isinstance(value, dict):
-        return {key: _redact_value(item) for key, item in value.items()}
+        return {key: _redact_value(item) for key, item in itertools.islice(value.items(), MAX_ITEMS)}
     if isinstance(value, (list, tuple)):
-        return [_redact_value(item) for item in value]
+        return [_redact_value(item) for item in itertools.islice(value, MAX_ITEMS)]
     return value
 
 
@@ -73,9 +105,10 @@ class JsonFormatter(logging.Formatter):
         if org_id := org_id_var.get():
             entry["org_id"] = org_id
         entry.update(getattr(record, "fields", {}))
+        entry = _redact_value(entry)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(_redact_value(entry), default=str, ensure_ascii=False)
+            entry["exception"] = _redact_value(self.formatException(record.exc_info), MAX_EXCEPTION_CHARS)
+        return json.dumps(entry, default=lambda value: _redact_value(str(value)), ensure_ascii=False)
 
 
 class EventLogger:

@@ -11,7 +11,6 @@ import threading
 
 import numpy as np
 
-
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 

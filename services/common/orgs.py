@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from services.common.logs import clip
 
 ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}\Z")
@@ -70,7 +71,7 @@ class OrgConfig(BaseModel):
         return numbers
 
     @model_validator(mode="after")
-    def _overlap_smaller_than_chunk(self) -> "OrgConfig":
+    def _overlap_smaller_than_chunk(self) -> OrgConfig:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("chunk_overlap must be smaller than chunk_size")
         return self
@@ -79,7 +80,7 @@ class OrgConfig(BaseModel):
 def validate_org_id(org_id: str) -> str:
     if not ORG_ID_PATTERN.match(org_id or ""):
         raise InvalidOrgIdError(
-            f"invalid org id {org_id!r}: use lowercase letters, digits, '-' or '_' (at most 63 characters)"
+            f"invalid org id {clip(repr(org_id), 80)}: use lowercase letters, digits, '-' or '_' (at most 63 characters)"
         )
     return org_id
 

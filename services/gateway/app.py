@@ -23,8 +23,8 @@ from services.gateway.config import GatewaySettings
 from services.gateway.metrics import ACTIVE_CALLS, CALLS, TURNS, WEBHOOKS_REJECTED, create_series
 from services.gateway.orgs import OrgDirectory
 from services.gateway.security import RecordingDownloader, SignatureVerifier, StreamTokens, public_url
-from services.gateway.streaming import StreamingCall
 from services.gateway.sessions import CallSession, MemorySessionStore, RateLimiter, RedisSessionStore, SessionStore
+from services.gateway.streaming import StreamingCall
 from services.gateway.turn import Speech, TurnOrchestrator, Voice
 
 log = get_logger(__name__)

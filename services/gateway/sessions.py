@@ -25,7 +25,7 @@ class CallSession:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "CallSession":
+    def from_json(cls, raw: str | bytes) -> CallSession:
         return cls(**json.loads(raw))
 
 

@@ -105,7 +105,7 @@ class StreamingCall:
         await self.ws.accept()
         try:
             start = await self._start()
-        except (asyncio.TimeoutError, WebSocketDisconnect, ValueError):
+        except (TimeoutError, WebSocketDisconnect, ValueError):
             start = None
         details = (start or {}).get("start")
         details = details if isinstance(details, dict) else {}

@@ -16,8 +16,8 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
-from datetime import datetime, timezone
 from pathlib import Path
 
 import faiss
@@ -55,7 +55,7 @@ class DocumentUpdate:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def build_index(vectors: np.ndarray, dimension: int, approximate_threshold: int) -> tuple[faiss.Index, str]:
@@ -87,7 +87,7 @@ class OrgShard:
     index_type: str
 
     @classmethod
-    def empty(cls, org_id: str, embedder: str, dimension: int, version: int = 0) -> "OrgShard":
+    def empty(cls, org_id: str, embedder: str, dimension: int, version: int = 0) -> OrgShard:
         index, kind = build_index(np.zeros((0, dimension), np.float32), dimension, approximate_threshold=1 << 62)
         return cls(org_id, embedder, dimension, version, "", [], np.zeros((0, dimension), np.float32), {}, index, kind)
 
@@ -102,14 +102,14 @@ class OrgShard:
             if chunk_index >= 0 and score >= min_score
         ]
 
-    def _rebuilt(self, chunks: list[Chunk], vectors: np.ndarray, documents: dict[str, DocumentRecord], threshold: int) -> "OrgShard":
+    def _rebuilt(self, chunks: list[Chunk], vectors: np.ndarray, documents: dict[str, DocumentRecord], threshold: int) -> OrgShard:
         index, kind = build_index(vectors, self.dimension, threshold)
         return self._next(chunks, vectors, documents, index, kind)
 
-    def _next(self, chunks: list[Chunk], vectors: np.ndarray, documents: dict[str, DocumentRecord], index: faiss.Index, kind: str) -> "OrgShard":
+    def _next(self, chunks: list[Chunk], vectors: np.ndarray, documents: dict[str, DocumentRecord], index: faiss.Index, kind: str) -> OrgShard:
         return OrgShard(self.org_id, self.embedder, self.dimension, self.version + 1, utc_now(), chunks, vectors, documents, index, kind)
 
-    def with_documents(self, updates: list[DocumentUpdate], approximate_threshold: int) -> "OrgShard":
+    def with_documents(self, updates: list[DocumentUpdate], approximate_threshold: int) -> OrgShard:
         """A new version in which each updated document's chunks replace its previous ones."""
         replaced = {update.record.name for update in updates}
         keep = [position for position, chunk in enumerate(self.chunks) if chunk.document not in replaced]
@@ -131,7 +131,7 @@ class OrgShard:
             return self._next(chunks, vectors, documents, index, "hnsw")
         return self._rebuilt(chunks, vectors, documents, approximate_threshold)
 
-    def without_document(self, name: str, approximate_threshold: int) -> "OrgShard":
+    def without_document(self, name: str, approximate_threshold: int) -> OrgShard:
         keep = [position for position, chunk in enumerate(self.chunks) if chunk.document != name]
         documents = {key: record for key, record in self.documents.items() if key != name}
         vectors = np.asarray(self.vectors[keep], dtype=np.float32).reshape(-1, self.dimension)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from services.common.audio import MP3, MULAW, WAV, LINEAR16, UNSPECIFIED, AudioDecodeError, encode
+from services.common.audio import LINEAR16, MP3, MULAW, UNSPECIFIED, WAV, AudioDecodeError, encode
 from services.common.generated.voiceagent.v1 import common_pb2
 from services.common.providers import ProviderMeter
 from services.tts.backends.base import SpeechSynthesizer

@@ -11,9 +11,9 @@ import hashlib
 import json
 import re
 import threading
+from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -46,7 +46,7 @@ class FakeOpenAI:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -37,7 +37,7 @@ class FakePolly:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "FakePolly":
+    def start(self) -> FakePolly:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import xml.etree.ElementTree as ElementTree
 import secrets
 import shutil
 import subprocess
 import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -275,7 +275,7 @@ class Prometheus:
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=self.base_url, timeout=10)
 
-    def start(self, timeout: float = 30.0) -> "Prometheus":
+    def start(self, timeout: float = 30.0) -> Prometheus:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [tool("prometheus"), f"--config.file={self.config_path}", f"--storage.tsdb.path={self.storage}",

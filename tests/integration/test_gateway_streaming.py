@@ -6,9 +6,9 @@ import asyncio
 import base64
 import itertools
 import time
-from contextlib import contextmanager
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 import numpy as np

@@ -7,8 +7,8 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import grpc
@@ -18,7 +18,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.cli.launcher import ServiceProcess
 from services.common import audio
-from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, llm_pb2_grpc, stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
+from services.common.generated.voiceagent.v1 import (
+    common_pb2,
+    llm_pb2,
+    llm_pb2_grpc,
+    stt_pb2,
+    stt_pb2_grpc,
+    tts_pb2,
+    tts_pb2_grpc,
+)
 from services.tts.normalise import normalise_for_speech
 from tests.conftest import REPO_ROOT, SAMPLE_ORG, SPOKEN_QUESTIONS, copy_sample_org
 

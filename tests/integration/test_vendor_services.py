@@ -12,7 +12,15 @@ import pytest
 
 from services.cli.launcher import ServiceProcess
 from services.common import audio
-from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, llm_pb2_grpc, stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
+from services.common.generated.voiceagent.v1 import (
+    common_pb2,
+    llm_pb2,
+    llm_pb2_grpc,
+    stt_pb2,
+    stt_pb2_grpc,
+    tts_pb2,
+    tts_pb2_grpc,
+)
 from tests.conftest import copy_sample_org
 
 pytestmark = pytest.mark.slow

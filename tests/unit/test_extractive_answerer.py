@@ -6,8 +6,8 @@ import pytest
 
 from services.common.generated.voiceagent.v1 import llm_pb2
 from services.common.minilm import MiniLMEmbedder
-from services.llm.backends.base import GenerationOptions
 from services.common.sentences import candidate_sentences
+from services.llm.backends.base import GenerationOptions
 from services.llm.backends.extractive import ExtractiveAnswerer
 from services.retrieval.ingest import chunk_text, extract_text
 from tests.conftest import SAMPLE_ORG

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from services.common.logs import JsonFormatter, call_sid_var, get_logger, org_id_var, redact
+from services.common.logs import MAX_FIELD_CHARS, JsonFormatter, call_sid_var, clip, get_logger, org_id_var, redact
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,50 @@ def test_event_logger_passes_fields(caplog):
     with caplog.at_level(logging.INFO):
         get_logger("voiceagent.test").info("shard.swapped", org_id="acme", version=3)
     assert caplog.records[-1].fields == {"org_id": "acme", "version": 3}
+
+
+# Shapes that made the old e-mail pattern backtrack once per position: long runs of address characters.
+HOSTILE_MEGABYTES = {
+    "one word": "A" * 1_000_000,
+    "word then at": "A" * 1_000_000 + "@",
+    "at signs": "A@" * 500_000,
+    "dotted": "a." * 500_000,
+    "digits": "1" * 1_000_000,
+    "spaced digits": "1 " * 500_000,
+    "plus signs": "+1 " * 333_333,
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("text", HOSTILE_MEGABYTES.values(), ids=HOSTILE_MEGABYTES.keys())
+def test_redaction_finishes_on_megabyte_inputs(text):
+    # A hang guard, not a measurement: the old pattern needed hours here; bench/redaction_bench.py times it.
+    assert len(redact(text)) <= len(text)
+
+
+def test_an_address_at_the_end_of_a_megabyte_is_still_redacted():
+    assert redact("x " * 500_000 + "jane.doe@example.com") == "x " * 500_000 + "[email]"
+
+
+def test_long_fields_are_cut_and_say_how_much_was_dropped():
+    entry = format_record("webhook.rejected", caller="A" * 900_000, query="x=" + "B" * 40_000)
+    assert len(entry["caller"]) < 100 and entry["caller"].endswith("…[900000 more characters]")
+    assert entry["query"].endswith("more characters]") and len(entry["query"]) < 100
+
+
+def test_long_messages_and_context_are_cut_too():
+    token = org_id_var.set("A" * 40_000)
+    try:
+        entry = format_record("GET /nope?" + "q" * 40_000)
+    finally:
+        org_id_var.reset(token)
+    assert len(json.dumps(entry)) < 3 * MAX_FIELD_CHARS
+
+
+def test_a_cut_never_leaves_half_a_phone_number_or_address_behind():
+    text = "please call 415 555 0123 or jane.doe@example.com"
+    for limit in range(len("please call "), len(text)):
+        kept = clip(text, limit).split("…")[0]
+        # Only whole words survive, and a whole number or address is still redacted.
+        assert text.startswith(kept) and text[len(kept)] == " ", kept
+        assert not any(char.isdigit() or char == "@" for char in redact(kept).replace("[phone]", ""))

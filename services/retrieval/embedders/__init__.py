@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 __all__ = ["Embedder", "EmbedderError", "create_embedder"]
 
 
-def create_embedder(settings: "RetrievalSettings") -> Embedder:
+def create_embedder(settings: RetrievalSettings) -> Embedder:
     """The configured embedder; imports its engine only when it is the one chosen."""
     if settings.embedder == "local":
         from services.common.minilm import MiniLMEmbedder
