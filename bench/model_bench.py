@@ -24,7 +24,7 @@ from services.common.minilm import MiniLMEmbedder  # noqa: E402
 from services.common.providers import ProviderMeter  # noqa: E402
 from services.llm.backends.base import GenerationOptions  # noqa: E402
 from services.llm.backends.extractive import ExtractiveAnswerer  # noqa: E402
-from services.retrieval.ingest import chunk_text, extract_text  # noqa: E402
+from services.retrieval.ingest import document_chunks  # noqa: E402
 from services.stt.backends.moonshine import MoonshineRecognizer  # noqa: E402
 from services.stt.transcriber import Transcriber  # noqa: E402
 from services.tts.backends.espeak import EspeakSynthesizer  # noqa: E402
@@ -80,17 +80,20 @@ def bench_tts(name: str, synthesizer) -> list[str]:
 
 def bench_extractive() -> list[str]:
     embedder = MiniLMEmbedder()
-    answerer = ExtractiveAnswerer(embedder, 0.40)
+    answerer = ExtractiveAnswerer(embedder)
     answerer.load()
     chunks = []
     for path in sorted((REPO / "data" / "acme" / "knowledge").iterdir()):
-        chunks.extend(chunk_text(path.name, extract_text(path.name, path.read_bytes())))
-    vectors = embedder.embed([c.text for c in chunks])
+        chunks.extend(document_chunks(path.name, path.read_bytes()))
+    vectors = embedder.embed([c.indexed_text for c in chunks])
     options = GenerationOptions(150, 3, 0.2, "fallback")
     seconds = []
     for question in SPOKEN_QUESTIONS * 3:
         top = np.argsort(-(vectors @ embedder.embed([question])[0]))[:4]
-        context = [llm_pb2.ContextChunk(text=chunks[i].text, chunk_id=chunks[i].chunk_id) for i in top]
+        context = [
+            llm_pb2.ContextChunk(text=chunks[i].text, chunk_id=chunks[i].chunk_id, block_type=chunks[i].kind, heading_path=chunks[i].headings)
+            for i in top
+        ]
         request = llm_pb2.GenerateRequest(question=question, context=context)
         started = time.perf_counter()
         answerer.generate(request, options)

@@ -22,6 +22,7 @@ from services.common.generated.voiceagent.v1 import (
     tts_pb2_grpc,
 )
 from services.common.orgs import OrgConfigError, UnknownOrgError, load_org_config
+from services.common.passages import context_chunks
 
 # File extension -> (encoding, sample rate it implies).
 _FILE_FORMATS = {
@@ -49,6 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     say.add_argument("-o", "--output", type=Path, required=True, help="output file: .wav, .mp3 or .ulaw (8 kHz mu-law)")
     say.add_argument("--voice", default="", help="backend voice (default: the service's)")
     say.add_argument("--rate", type=float, default=1.0, help="speaking rate, 0.5 to 2.0")
+    say.add_argument("--language", default="en-US", help="BCP 47 tag; its region decides how phone numbers and dates are read")
     add_address_option(say, "tts")
     add_common_options(say, timeout=60.0)
     say.set_defaults(run=run_say)
@@ -92,7 +94,9 @@ def run_say(args: argparse.Namespace) -> int:
     output_format = _file_format(args.output, 0)
     if output_format.encoding in (audio.UNSPECIFIED, audio.LINEAR16):
         raise SystemExit("error: the output file must end in .wav, .mp3 or .ulaw")
-    request = tts_pb2.SynthesizeRequest(text=args.text, voice=args.voice, format=output_format, speaking_rate=args.rate)
+    request = tts_pb2.SynthesizeRequest(
+        text=args.text, voice=args.voice, format=output_format, speaking_rate=args.rate, language=args.language
+    )
     with grpc.insecure_channel(args.addr) as channel:
         response = tts_pb2_grpc.TextToSpeechStub(channel).Synthesize(request, timeout=args.timeout)
     args.output.write_bytes(response.audio)
@@ -105,6 +109,7 @@ def run_say(args: argparse.Namespace) -> int:
                 "duration_seconds": round(response.duration_seconds, 3),
                 "voice": response.voice,
                 "provider": response.usage.provider,
+                "spoken_text": response.spoken_text,
             }
         )
     else:
@@ -124,9 +129,10 @@ def _org_profile(org_id: str) -> tuple[str, str, str]:
 def run_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question)
     with grpc.insecure_channel(args.retrieval_addr) as channel:
-        hits = retrieval_pb2_grpc.RetrievalStub(channel).Search(
+        found = retrieval_pb2_grpc.RetrievalStub(channel).Search(
             retrieval_pb2.SearchRequest(org_id=args.org, query=question, top_k=args.top_k), timeout=args.timeout
-        ).hits
+        )
+    hits = found.hits
     persona, name, fallback = _org_profile(args.org)
     request = llm_pb2.GenerateRequest(
         org_id=args.org,
@@ -134,22 +140,30 @@ def run_ask(args: argparse.Namespace) -> int:
         persona=persona,
         fallback_message=fallback,
         question=question,
-        context=[llm_pb2.ContextChunk(text=h.text, document=h.document, chunk_id=h.chunk_id, score=h.score) for h in hits],
+        context=context_chunks(hits),
+        unknown_terms=found.unknown_terms,
     )
     with grpc.insecure_channel(args.llm_addr) as channel:
         answer = llm_pb2_grpc.GenerationStub(channel).Generate(request, timeout=args.timeout)
+    by_id = {hit.chunk_id: hit for hit in hits}
+    sources = [
+        {
+            "chunk_id": chunk_id,
+            "document": by_id[chunk_id].document,
+            "block_type": by_id[chunk_id].block_type,
+            "heading_path": list(by_id[chunk_id].heading_path),
+            "score": round(by_id[chunk_id].score, 4),
+        }
+        for chunk_id in answer.citations
+        if chunk_id in by_id
+    ]
     if args.json:
         print_json(
-            {
-                "question": question,
-                "answer": answer.text,
-                "fallback": answer.fallback,
-                "sources": list(answer.citations),
-                "model": answer.model,
-            }
+            {"question": question, "answer": answer.text, "fallback": answer.fallback, "sources": sources, "model": answer.model,
+             "unknown_terms": list(found.unknown_terms)}
         )
     else:
         print(answer.text)
-        if answer.citations:
-            print("sources: " + ", ".join(answer.citations))
+        for source in sources:
+            print(f"source: {source['chunk_id']} ({source['block_type']}: {' > '.join(source['heading_path'])})")
     return 0

@@ -18,6 +18,8 @@ from services.common.logs import clip
 
 ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}\Z")
+# Characters per chunk an org (or an ingest request) may ask for.
+CHUNK_SIZE_BOUNDS = (100, 10_000)
 
 
 class UnknownOrgError(LookupError):
@@ -44,7 +46,7 @@ class OrgConfig(BaseModel):
     language: str = "en-US"
     top_k: int = Field(default=4, ge=1, le=100)
     fallback_message: str = "I'm not sure about that. Let me have a colleague call you back."
-    chunk_size: int = Field(default=500, ge=100, le=10_000)
+    chunk_size: int = Field(default=500, ge=CHUNK_SIZE_BOUNDS[0], le=CHUNK_SIZE_BOUNDS[1])
     chunk_overlap: int = Field(default=50, ge=0)
     max_turns: int = Field(default=20, ge=1, le=200)
     # How the gateway speaks: "play" our tts audio, or "say" through Twilio's own <Say> (no audio hop).

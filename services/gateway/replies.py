@@ -77,6 +77,8 @@ class Voice:
     # Called when an answer (a released reply with a history entry) has been sent in full.
     answered: Callable[[], Awaitable[None]]
     mark_numbers: Iterator[int] = field(default_factory=lambda: count(1))
+    # The org's BCP 47 tag: tts reads phone numbers and dates the way its region does.
+    language: str = ""
 
 
 class Reply:
@@ -124,7 +126,7 @@ class Reply:
     async def _say(self, phrase: str) -> bool:
         """Synthesise, send (once released) and mark one phrase; False when tts failed and the call was handed back."""
         voice = self.voice
-        request = tts_pb2.SynthesizeRequest(org_id=voice.org_id, text=phrase, voice=voice.voice, format=TELEPHONE)
+        request = tts_pb2.SynthesizeRequest(org_id=voice.org_id, text=phrase, voice=voice.voice, format=TELEPHONE, language=voice.language)
         try:
             chunks = voice.tts.StreamSynthesize(request, timeout=voice.timeout_seconds, metadata=[("x-call-sid", voice.call_sid)])
             async for chunk in chunks:

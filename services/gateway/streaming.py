@@ -28,7 +28,8 @@ from services.common import audio
 from services.common.generated.voiceagent.v1 import llm_pb2, retrieval_pb2, stt_pb2
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
-from services.common.sentences import SENTENCE_END, best_overlap_sentence
+from services.common.passages import best_overlap_passage, context_chunks
+from services.common.sentences import complete_sentences
 from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS
 from services.gateway.replies import TELEPHONE, Milestones, Reply, Voice
 from services.gateway.sessions import CallSession
@@ -125,7 +126,7 @@ class StreamingCall:
         opened = await self.gw.store.get(call_sid)
         self.session = opened or CallSession(call_sid=call_sid, org_id=org.org_id)
         self.voice = Voice(
-            tts=self.gw.clients.tts, org_id=org.org_id, voice=org.voice, call_sid=call_sid,
+            tts=self.gw.clients.tts, org_id=org.org_id, voice=org.voice, call_sid=call_sid, language=org.language,
             timeout_seconds=self.settings.tts_timeout_seconds, org_label=self.label,
             send=self.send, hand_back=self._hand_back, answered=self._answered,
         )
@@ -298,7 +299,8 @@ class StreamingCall:
         org, call_sid, clients = self.org, self.session.call_sid, self.gw.clients
         try:
             search = retrieval_pb2.SearchRequest(org_id=org.org_id, query=question, top_k=org.top_k)
-            hits = (await clients.call(clients.retrieval.Search, search, self.settings.retrieval_timeout_seconds, call_sid)).hits
+            found = await clients.call(clients.retrieval.Search, search, self.settings.retrieval_timeout_seconds, call_sid)
+            hits = found.hits
         except grpc.aio.AioRpcError as error:
             FALLBACKS.labels("retrieval", error.code().name, self.label).inc()
             log.warning("stream.retrieval_failed", code=error.code().name)
@@ -310,7 +312,7 @@ class StreamingCall:
                 llm_pb2.ConversationTurn(role=llm_pb2.ConversationTurn.CALLER if role == "caller" else llm_pb2.ConversationTurn.AGENT, text=said)
                 for role, said in history
             ],
-            context=[llm_pb2.ContextChunk(text=h.text, document=h.document, chunk_id=h.chunk_id, score=h.score) for h in hits],
+            context=context_chunks(hits), unknown_terms=found.unknown_terms,
         )
         pending, first = "", True
         try:
@@ -321,15 +323,15 @@ class StreamingCall:
                 milestones.reach("first_token")
                 first = False
                 pending += delta.text
-                *complete, pending = SENTENCE_END.split(pending)
+                complete, pending = complete_sentences(pending)
                 for sentence in complete:
                     yield sentence
         except grpc.aio.AioRpcError as error:
             FALLBACKS.labels("llm", error.code().name, self.label).inc()
             log.warning("stream.llm_failed", code=error.code().name, mid_answer=not first)
             if first:
-                sentence = best_overlap_sentence(question, ((h.text, h.chunk_id) for h in hits))
-                yield sentence.text if sentence else org.fallback_message
+                passage = best_overlap_passage(question, hits, found.unknown_terms)
+                yield passage.said if passage else org.fallback_message
                 return
         if pending.strip():
             yield pending.strip()

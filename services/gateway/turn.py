@@ -18,7 +18,8 @@ from services.common import audio
 from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, retrieval_pb2, stt_pb2, tts_pb2
 from services.common.logs import get_logger
 from services.common.orgs import OrgConfig
-from services.common.sentences import best_overlap_sentence, content_words
+from services.common.passages import best_overlap_passage, context_chunks
+from services.common.sentences import content_words
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner
 from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
@@ -87,8 +88,8 @@ class Voice:
         self.cache = cache
         self.settings = settings
 
-    async def synthesise(self, org_id: str, voice: str, text: str, call_sid: str) -> bytes:
-        request = tts_pb2.SynthesizeRequest(org_id=org_id, text=text, voice=voice, format=PLAY_FORMAT)
+    async def synthesise(self, org_id: str, voice: str, text: str, call_sid: str, language: str = "") -> bytes:
+        request = tts_pb2.SynthesizeRequest(org_id=org_id, text=text, voice=voice, format=PLAY_FORMAT, language=language)
         response = await self.clients.call(self.clients.tts.Synthesize, request, self.settings.tts_timeout_seconds, call_sid)
         return response.audio
 
@@ -98,7 +99,7 @@ class Voice:
         digest = self.signer.digest(org.org_id, org.voice, text)
         if self.cache.get(digest) is None:
             try:
-                work = self.synthesise(org.org_id, org.voice, text, call_sid)
+                work = self.synthesise(org.org_id, org.voice, text, call_sid, org.language)
                 audio_bytes = await (clock.run("tts", work) if clock else work)
             except grpc.aio.AioRpcError as error:
                 reason = error.code().name
@@ -195,7 +196,8 @@ class TurnOrchestrator:
         query = f"{callers[-1]} {text}" if callers and len(content_words(text)) <= FOLLOW_UP_CONTENT_WORDS else text
         try:
             search = retrieval_pb2.SearchRequest(org_id=org.org_id, query=query, top_k=org.top_k)
-            hits = (await clock.run("retrieval", self.clients.call(self.clients.retrieval.Search, search, self.settings.retrieval_timeout_seconds, call_sid))).hits
+            found = await clock.run("retrieval", self.clients.call(self.clients.retrieval.Search, search, self.settings.retrieval_timeout_seconds, call_sid))
+            hits = found.hits
         except grpc.aio.AioRpcError as error:
             self._fallback(clock, fallbacks, "retrieval", error.code().name)
             return org.fallback_message, []
@@ -209,7 +211,8 @@ class TurnOrchestrator:
                 llm_pb2.ConversationTurn(role=llm_pb2.ConversationTurn.CALLER if role == "caller" else llm_pb2.ConversationTurn.AGENT, text=said)
                 for role, said in session.history
             ],
-            context=[llm_pb2.ContextChunk(text=h.text, document=h.document, chunk_id=h.chunk_id, score=h.score) for h in hits],
+            context=context_chunks(hits),
+            unknown_terms=found.unknown_terms,
         )
         try:
             generated = await clock.run("llm", self.clients.call(self.clients.llm.Generate, request, self.settings.llm_timeout_seconds, call_sid))
@@ -217,7 +220,7 @@ class TurnOrchestrator:
         except grpc.aio.AioRpcError as error:
             self._fallback(clock, fallbacks, "llm", error.code().name)
             # Still answer from the documents when we have them: the best-matching sentence, verbatim.
-            sentence = best_overlap_sentence(query, ((h.text, h.chunk_id) for h in hits))
-            if sentence is None:
+            passage = best_overlap_passage(query, hits, found.unknown_terms)
+            if passage is None:
                 return org.fallback_message, []
-            return sentence.text, [sentence.chunk_id]
+            return passage.said, [passage.chunk_id]

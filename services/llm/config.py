@@ -20,8 +20,6 @@ class LlmSettings(ServiceSettings):
     max_sentences: int = Field(default=3, ge=1, le=10)
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     max_question_characters: int = Field(default=2000, ge=1)
-    # Extractive: a context sentence must be at least this similar (cosine) to the question to be said.
-    extractive_min_similarity: float = Field(default=0.40, ge=-1.0, le=1.0)
     openai_api_key: str = Field(default="", validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_model: str = Field(default="gpt-4o", validation_alias="OPENAI_CHAT_MODEL")

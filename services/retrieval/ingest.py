@@ -1,20 +1,30 @@
-"""Turning uploaded documents into chunks: text extraction, then chunking.
+"""Turning uploaded documents into chunks: typed blocks from each format, then chunks of one kind each.
 
 Extraction errors are `DocumentError`s with a message meant for the person
 who uploaded the file; one bad document never stops the rest of a batch.
+
+A chunk holds blocks of one kind under one heading path (paragraphs, one FAQ
+question with its answer, items of one list, rows of one table, or code),
+so whoever reads a search hit knows what its text is: something to say,
+a question to skip, or code never to speak. Chunks stay within the org's
+`chunk_size`; a long run of paragraphs is cut at sentence ends with
+`chunk_overlap` characters carried over, a FAQ answer too long for one chunk
+repeats its question in every piece, and a table row always carries its
+column headers.
 """
 
 from __future__ import annotations
 
-import io
-import re
 import unicodedata
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
-from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PyPdfError
+from services.common.sentences import split_sentences
+from services.retrieval.blocks import CODE, FAQ, PARAGRAPH, Block, assemble
+from services.retrieval.formats.html import html_elements
+from services.retrieval.formats.markdown import markdown_elements
+from services.retrieval.formats.pdf import PdfUnreadableError, pdf_elements
+from services.retrieval.formats.text import text_elements
 
 SUPPORTED_EXTENSIONS = (".txt", ".md", ".pdf", ".html", ".htm")
 _MEDIA_TYPES = {
@@ -23,6 +33,7 @@ _MEDIA_TYPES = {
     "application/pdf": ".pdf",
     "text/html": ".html",
 }
+HEADING_SEPARATOR = " > "
 
 
 class DocumentError(ValueError):
@@ -34,11 +45,19 @@ class Chunk:
     document: str
     position: int
     text: str
+    # One of blocks.BLOCK_KINDS: what the text is (and so whether and how it may be spoken).
+    kind: str = PARAGRAPH
+    # The headings the text sits under, outermost first.
+    headings: tuple[str, ...] = ()
 
     @property
     def chunk_id(self) -> str:
         return f"{self.document}#{self.position}"
 
+    @property
+    def indexed_text(self) -> str:
+        """What is embedded and indexed: the heading path, then the text."""
+        return f"{HEADING_SEPARATOR.join(self.headings)}\n{self.text}" if self.headings else self.text
 
 def document_kind(name: str, media_type: str = "") -> str:
     """The extension that decides how a document is read, from its MIME type or its name."""
@@ -55,23 +74,24 @@ def document_kind(name: str, media_type: str = "") -> str:
     return suffix
 
 
-def extract_text(name: str, data: bytes, media_type: str = "") -> str:
-    """Plain text of a document, paragraphs separated by blank lines."""
+def extract_blocks(name: str, data: bytes, media_type: str = "") -> list[Block]:
+    """The document's typed blocks in reading order; raises DocumentError when it has none."""
     kind = document_kind(name, media_type)
     if not data:
         raise DocumentError("document is empty")
     if kind == ".pdf":
-        text = _pdf_text(data)
-    elif kind in (".html", ".htm"):
-        text = _html_text(_decode(data))
-    elif kind == ".md":
-        text = _markdown_text(_decode(data))
+        try:
+            elements = pdf_elements(data)
+        except PdfUnreadableError as exc:
+            raise DocumentError(str(exc)) from exc
     else:
-        text = _decode(data)
-    text = normalise_whitespace(text)
-    if not text:
+        text = unicodedata.normalize("NFC", _decode(data)).replace("\r\n", "\n").replace("\r", "\n")
+        reader = {".md": markdown_elements, ".html": html_elements, ".htm": html_elements}.get(kind, text_elements)
+        elements = reader(text)
+    blocks = [block for block in assemble(elements) if block.text.strip()]
+    if not blocks:
         raise DocumentError("document contains no text")
-    return text
+    return blocks
 
 
 def _decode(data: bytes) -> str:
@@ -81,90 +101,6 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DocumentError(f"not valid UTF-8 text (byte {exc.start}): save the file as UTF-8") from exc
-
-
-def _pdf_text(data: bytes) -> str:
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentError("PDF is encrypted with a password: upload an unprotected copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except DocumentError:
-        raise
-    except FileNotDecryptedError as exc:
-        raise DocumentError("PDF is encrypted with a password: upload an unprotected copy") from exc
-    # pypdf surfaces malformed files as many exception types; each means this document is unreadable.
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
-        raise DocumentError(f"corrupt or unreadable PDF: {exc}") from exc
-    text = "\n\n".join(pages)
-    if not text.strip():
-        raise DocumentError("PDF has no extractable text (is it a scanned image?)")
-    return text
-
-
-class _HtmlTextParser(HTMLParser):
-    """Collects visible text; block elements become paragraph breaks."""
-
-    _SKIPPED = {"script", "style", "head", "noscript", "template", "svg", "nav"}
-    _BLOCKS = {
-        "p", "div", "section", "article", "header", "footer", "main", "aside", "li", "ul", "ol",
-        "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "blockquote", "pre", "dd", "dt",
-    }
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIPPED:
-            self._skip_depth += 1
-        elif tag in self._BLOCKS:
-            self.parts.append("\n\n")
-        elif tag in ("td", "th"):
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIPPED:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in self._BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip_depth:
-            self.parts.append(data)
-
-
-def _html_text(html: str) -> str:
-    parser = _HtmlTextParser()
-    parser.feed(html)
-    parser.close()
-    return "".join(parser.parts)
-
-
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_MD_LINE_MARKUP = re.compile(r"^[ \t]{0,3}(?:#{1,6}[ \t]+|>[ \t]?|[-*+][ \t]+|\d+[.)][ \t]+)", re.MULTILINE)
-_MD_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
-_MD_RULE = re.compile(r"^[ \t]*(?:[-*_][ \t]*){3,}$", re.MULTILINE)
-
-
-def _markdown_text(markdown: str) -> str:
-    """Markdown without its markup, so chunks read (and get spoken) as prose."""
-    text = _MD_LINK.sub(r"\1", markdown)
-    text = _MD_RULE.sub("", text)
-    text = _MD_LINE_MARKUP.sub("", text)
-    return _MD_EMPHASIS.sub(r"\2", text)
-
-
-def normalise_whitespace(text: str) -> str:
-    """NFC text with single spaces inside paragraphs and one blank line between them."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    paragraphs = re.split(r"\n\s*\n", text)
-    cleaned = (" ".join(paragraph.split()) for paragraph in paragraphs)
-    return "\n\n".join(paragraph for paragraph in cleaned if paragraph)
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
 
 
 @dataclass(frozen=True)
@@ -194,15 +130,14 @@ def _split_long(text: str, limit: int) -> list[str]:
     return pieces
 
 
-def _units(text: str, limit: int) -> list[_Unit]:
+def _units(paragraphs: list[str], limit: int) -> list[_Unit]:
     units: list[_Unit] = []
-    for paragraph in text.split("\n\n"):
+    for paragraph in paragraphs:
         first = True
-        for sentence in _SENTENCE_END.split(paragraph):
+        for sentence in split_sentences(paragraph):
             for piece in _split_long(sentence, limit) if len(sentence) > limit else [sentence]:
-                if piece:
-                    units.append(_Unit(piece, first))
-                    first = False
+                units.append(_Unit(piece, first))
+                first = False
     return units
 
 
@@ -217,36 +152,88 @@ def _overlap_tail(text: str, overlap: int) -> str:
     return tail.strip()
 
 
-def chunk_text(document: str, text: str, chunk_size: int = 500, chunk_overlap: int = 50) -> list[Chunk]:
-    """Cut text into chunks of at most `chunk_size` characters.
-
-    Chunks end at paragraph or sentence boundaries where they can, so a
-    retrieved chunk reads as whole sentences; neighbouring chunks share up
-    to `chunk_overlap` characters so a fact split across a boundary is still
-    found whole in one of them.
-    """
-    if chunk_size <= 0 or not 0 <= chunk_overlap < chunk_size:
-        raise ValueError("need chunk_size > 0 and 0 <= chunk_overlap < chunk_size")
-    text = normalise_whitespace(text)
+def _pack_prose(paragraphs: list[str], chunk_size: int, chunk_overlap: int) -> list[str]:
+    """Paragraphs packed into pieces of at most `chunk_size` characters, cut at sentence ends where possible;
+    neighbouring pieces share up to `chunk_overlap` characters so a fact cut by a boundary is whole in one."""
     # A unit must fit beside the overlap carried from the previous chunk and a separator.
     unit_limit = max(1, chunk_size - chunk_overlap - 2)
-    chunks: list[str] = []
-    current = ""
-    current_is_overlap = False
-    for unit in _units(text, unit_limit):
+    pieces: list[str] = []
+    current, current_is_overlap = "", False
+    for unit in _units(paragraphs, unit_limit):
         separator = "\n\n" if unit.starts_paragraph else " "
         fits = len(current) + len(separator) + len(unit.text) <= chunk_size
         # Close a well-filled chunk at a paragraph boundary instead of starting the paragraph in it.
         prefer_break = unit.starts_paragraph and len(current) >= chunk_size // 2 and not current_is_overlap
         if current and not current_is_overlap and (not fits or prefer_break):
-            chunks.append(current)
-            current = _overlap_tail(current, chunk_overlap)
-            current_is_overlap = True
-        if current:
-            current = f"{current}{separator}{unit.text}"
-        else:
-            current = unit.text
+            pieces.append(current)
+            current, current_is_overlap = _overlap_tail(current, chunk_overlap), True
+        current = f"{current}{separator}{unit.text}" if current else unit.text
         current_is_overlap = False
     if current and not current_is_overlap:
-        chunks.append(current)
-    return [Chunk(document, position, body) for position, body in enumerate(chunks)]
+        pieces.append(current)
+    return pieces
+
+
+def _pack_lines(lines: list[str], chunk_size: int) -> list[str]:
+    """Whole lines (list items, table rows, code) packed into pieces of at most `chunk_size` characters; a line
+    longer than that is cut at word boundaries."""
+    pieces: list[str] = []
+    current = ""
+    for line in lines:
+        for part in _split_long(line, chunk_size) if len(line) > chunk_size else [line]:
+            if current and len(current) + 1 + len(part) > chunk_size:
+                pieces.append(current)
+                current = ""
+            current = f"{current}\n{part}" if current else part
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _faq_pieces(block: Block, chunk_size: int) -> list[str]:
+    """A question with its answer; an answer too long for one chunk is cut at sentence ends, each piece under
+    the question again, so no piece of an answer is ever found without the question it answers."""
+    room = max(chunk_size - len(block.question) - 1, chunk_size // 2)
+    return [f"{block.question}\n{part}" for part in _pack_prose([block.text], room, 0)]
+
+
+def _same_run(block: Block, previous: Block | None) -> bool:
+    """Blocks packed into the same chunks: one kind, one heading path, one list or table."""
+    return (
+        previous is not None
+        and block.kind == previous.kind
+        and block.headings == previous.headings
+        and block.kind != FAQ
+        and (block.group == previous.group or block.kind in (PARAGRAPH, CODE))
+    )
+
+
+def chunk_blocks(document: str, blocks: list[Block], chunk_size: int = 500, chunk_overlap: int = 50) -> list[Chunk]:
+    """The document's chunks, each of one kind under one heading path, none longer than `chunk_size`."""
+    if chunk_size <= 0 or not 0 <= chunk_overlap < chunk_size:
+        raise ValueError("need chunk_size > 0 and 0 <= chunk_overlap < chunk_size")
+    runs: list[list[Block]] = []
+    for block in blocks:
+        if runs and _same_run(block, runs[-1][-1]):
+            runs[-1].append(block)
+        else:
+            runs.append([block])
+    chunks: list[Chunk] = []
+    for run in runs:
+        kind, headings = run[0].kind, run[0].headings
+        if kind == FAQ:
+            texts = _faq_pieces(run[0], chunk_size)
+        elif kind == PARAGRAPH:
+            texts = _pack_prose([block.text for block in run], chunk_size, chunk_overlap)
+        elif kind == CODE:
+            texts = _pack_lines([line for block in run for line in block.text.splitlines() if line.strip()], chunk_size)
+        else:
+            texts = _pack_lines([block.text for block in run], chunk_size)
+        first = len(chunks)
+        chunks.extend(Chunk(document, first + offset, text, kind, headings) for offset, text in enumerate(texts))
+    return chunks
+
+
+def document_chunks(name: str, data: bytes, media_type: str = "", chunk_size: int = 500, chunk_overlap: int = 50) -> list[Chunk]:
+    """Extract and chunk one uploaded document; raises DocumentError when it cannot be read."""
+    return chunk_blocks(name, extract_blocks(name, data, media_type), chunk_size, chunk_overlap)

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 from prometheus_client import Counter, Histogram
+from wordfreq import zipf_frequency
 
 from services.common.logs import get_logger
 from services.common.metrics import LATENCY_BUCKETS
-from services.common.orgs import OrgConfig, load_org_config
+from services.common.orgs import CHUNK_SIZE_BOUNDS, OrgConfig, load_org_config
 from services.common.providers import ProviderMeter
 from services.retrieval.embedders import Embedder
-from services.retrieval.ingest import Chunk, DocumentError, chunk_text, extract_text
+from services.retrieval.ingest import Chunk, DocumentError, document_chunks
 from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, ShardCorruptError, utc_now
 from services.retrieval.shard_cache import ShardCache
 
@@ -24,6 +25,10 @@ log = get_logger(__name__)
 
 MAX_TOP_K = 100
 MAX_QUERY_CHARS = 2000
+# A word at least this frequent in English (Zipf scale: 4 is ten uses per million words) is an ordinary word of
+# the caller's phrasing ("guys", "stuff", "daughter"), not the name of something the documents lack. Calibrated on
+# the dev answer-quality suite (bench/answer_quality.py).
+COMMON_WORD_ZIPF = 4.0
 
 EMBED_SECONDS = Histogram(
     "voiceagent_retrieval_embed_duration_seconds",
@@ -67,6 +72,20 @@ class UploadedDocument:
 class SearchHit:
     chunk: Chunk
     score: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[SearchHit]
+    shard: OrgShard
+    # Uncommon words of the query that the org's documents never contain.
+    unknown_terms: list[str]
+
+
+def unknown_terms(shard: OrgShard, query: str) -> list[str]:
+    """Words of the query the documents never use and that are not everyday English: evidence that the caller
+    asks about something the business never wrote about (a payment app, a service it does not offer)."""
+    return [word for word in shard.lexical.unknown_words(query) if zipf_frequency(word, "en") < COMMON_WORD_ZIPF]
 
 
 @dataclass(frozen=True)
@@ -125,7 +144,7 @@ class KnowledgeBase:
         self.meter.record(self.provider, org_id, "characters", sum(len(text) for text in texts))
         return vectors
 
-    async def search(self, org_id: str, query: str, top_k: int, min_score: float) -> tuple[list[SearchHit], OrgShard]:
+    async def search(self, org_id: str, query: str, top_k: int, min_score: float) -> SearchResult:
         org = self.org(org_id)
         query = query.strip()
         if not query:
@@ -138,16 +157,16 @@ class KnowledgeBase:
             raise InvalidRequestError("min_score must be between -1 and 1")
         shard = await self.shard(org_id)
         if not shard.chunks:
-            return [], shard
+            return SearchResult([], shard, [])
         vector = await self._embed([query], "query", org_id)
         started = time.perf_counter()
-        found = await asyncio.to_thread(shard.search, vector[0], top_k or org.top_k, min_score)
+        found = await asyncio.to_thread(shard.search, vector[0], query, top_k or org.top_k, min_score)
+        unknown = await asyncio.to_thread(unknown_terms, shard, query)
         INDEX_SEARCH_SECONDS.labels(shard.index_type).observe(time.perf_counter() - started)
-        return [SearchHit(chunk, score) for chunk, score in found], shard
+        return SearchResult([SearchHit(chunk, score) for chunk, score in found], shard, unknown)
 
-    def _prepare(self, document: UploadedDocument, size: int, overlap: int) -> tuple[str, list[Chunk]]:
-        text = extract_text(document.name, document.data, document.media_type)
-        return text, chunk_text(document.name, text, size, overlap)
+    def _prepare(self, document: UploadedDocument, size: int, overlap: int) -> list[Chunk]:
+        return document_chunks(document.name, document.data, document.media_type, size, overlap)
 
     async def ingest(
         self,
@@ -166,6 +185,10 @@ class KnowledgeBase:
         org = self.org(org_id)
         size = chunk_size or org.chunk_size
         overlap = chunk_overlap if chunk_size else org.chunk_overlap
+        # The bounds an org's config may set apply to a request's options too.
+        low, high = CHUNK_SIZE_BOUNDS
+        if not low <= size <= high:
+            raise InvalidRequestError(f"chunk_size must be between {low} and {high} characters")
         if not 0 <= overlap < size:
             raise InvalidRequestError("chunking needs 0 <= chunk_overlap < chunk_size")
         names = [document.name for document in documents]
@@ -174,23 +197,23 @@ class KnowledgeBase:
         if not rebuild:
             await self.shard(org_id)  # refuse a mismatched shard before the expensive part
         outcomes: dict[str, DocumentOutcome] = {}
-        prepared: list[tuple[UploadedDocument, str, list[Chunk]]] = []
+        prepared: list[tuple[UploadedDocument, list[Chunk]]] = []
         for document in documents:
             try:
-                text, chunks = await asyncio.to_thread(self._prepare, document, size, overlap)
+                chunks = await asyncio.to_thread(self._prepare, document, size, overlap)
             except DocumentError as exc:
                 log.warning("ingest.document_failed", org_id=org_id, document=document.name, error=str(exc))
                 DOCUMENTS_INGESTED.labels("failed").inc()
                 outcomes[document.name] = DocumentOutcome(document.name, error=str(exc))
                 continue
-            prepared.append((document, text, chunks))
-        all_chunks = [chunk for _, _, chunks in prepared for chunk in chunks]
-        vectors = await self._embed([chunk.text for chunk in all_chunks], "ingest", org_id)
+            prepared.append((document, chunks))
+        all_chunks = [chunk for _, chunks in prepared for chunk in chunks]
+        vectors = await self._embed([chunk.indexed_text for chunk in all_chunks], "ingest", org_id)
         updates: list[DocumentUpdate] = []
         offset, now = 0, utc_now()
-        for document, text, chunks in prepared:
+        for document, chunks in prepared:
             digest = hashlib.sha256(document.data).hexdigest()
-            record = DocumentRecord(document.name, digest, len(text), len(chunks), now)
+            record = DocumentRecord(document.name, digest, sum(len(chunk.text) for chunk in chunks), len(chunks), now)
             updates.append(DocumentUpdate(record, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
             outcomes[document.name] = DocumentOutcome(document.name, chunks=len(chunks))

@@ -18,6 +18,7 @@ from services.retrieval.knowledge import (
     EmbedderMismatchError,
     InvalidRequestError,
     KnowledgeBase,
+    SearchHit,
     UploadedDocument,
 )
 from services.retrieval.shard import OrgShard, ShardCorruptError
@@ -46,6 +47,21 @@ def describe(shard: OrgShard) -> pb.ShardDescription:
         updated_at=shard.updated_at,
         version=shard.version,
     )
+
+
+def search_hits(hits: list[SearchHit]) -> list[pb.SearchHit]:
+    return [
+        pb.SearchHit(
+            text=hit.chunk.text,
+            score=hit.score,
+            document=hit.chunk.document,
+            chunk_id=hit.chunk.chunk_id,
+            position=hit.chunk.position,
+            block_type=hit.chunk.kind,
+            heading_path=hit.chunk.headings,
+        )
+        for hit in hits
+    ]
 
 
 class _Upload:
@@ -115,22 +131,10 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
     async def Search(self, request: pb.SearchRequest, context: grpc.aio.ServicerContext) -> pb.SearchResponse:
         org_id_var.set(request.org_id)
         try:
-            hits, shard = await self.knowledge.search(request.org_id, request.query, request.top_k, request.min_score)
+            result = await self.knowledge.search(request.org_id, request.query, request.top_k, request.min_score)
         except Exception as error:
             await abort_for(context, error, _ERRORS)
-        return pb.SearchResponse(
-            embedder=shard.embedder,
-            hits=[
-                pb.SearchHit(
-                    text=hit.chunk.text,
-                    score=hit.score,
-                    document=hit.chunk.document,
-                    chunk_id=hit.chunk.chunk_id,
-                    position=hit.chunk.position,
-                )
-                for hit in hits
-            ],
-        )
+        return pb.SearchResponse(embedder=result.shard.embedder, hits=search_hits(result.hits), unknown_terms=result.unknown_terms)
 
     async def Ingest(
         self, request_iterator: AsyncIterator[pb.IngestRequest], context: grpc.aio.ServicerContext

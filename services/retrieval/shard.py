@@ -1,4 +1,9 @@
-"""One organisation's searchable knowledge: vectors, chunks and a FAISS index.
+"""One organisation's searchable knowledge: chunks, their vectors in a FAISS index, and a lexical index.
+
+Search is hybrid: the dense index finds passages that mean what the caller
+asked, the lexical index finds those that contain the exact words (names,
+codes, numbers), and the two rankings are fused by reciprocal rank, which
+needs no calibration between their incomparable scores.
 
 An `OrgShard` is immutable; a change produces a new shard with the next
 version number, which `ShardStore` writes beside the old one and then
@@ -6,7 +11,8 @@ switches to with one atomic rename of the `CURRENT` pointer. Readers holding
 the old shard keep using it, and a crash at any point leaves `CURRENT`
 naming a complete version. Nothing is stored with pickle: vectors are
 `.npy` (loaded with `allow_pickle=False`), chunks JSON lines, the manifest
-JSON, and the approximate index FAISS's own binary format.
+JSON, the lexical index SQLite's own database format, and the approximate
+index FAISS's own binary format.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -23,13 +30,24 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from services.retrieval.blocks import PARAGRAPH
 from services.retrieval.ingest import Chunk
+from services.retrieval.lexical import LexicalIndex
 
-FORMAT_VERSION = 1
+# 2 added the lexical index and each chunk's kind and heading path; a version 1 shard still loads (its lexical
+# index is built in memory) but should be rebuilt to get structured chunks.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 CURRENT_POINTER = "CURRENT"
 HNSW_NEIGHBOURS = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
+# Reciprocal rank fusion: a hit's fused score is the sum of 1 / (RRF_K + rank) over the rankings that found it;
+# 60 is the constant from the paper that introduced it (Cormack et al., 2009) and the common default.
+RRF_K = 60
+# Each ranking contributes this many candidates per requested hit (and at least MIN_CANDIDATES).
+CANDIDATES_PER_HIT = 4
+MIN_CANDIDATES = 20
 
 
 class ShardCorruptError(RuntimeError):
@@ -85,29 +103,44 @@ class OrgShard:
     documents: dict[str, DocumentRecord]
     index: faiss.Index = field(repr=False)
     index_type: str
+    lexical: LexicalIndex = field(repr=False)
 
     @classmethod
     def empty(cls, org_id: str, embedder: str, dimension: int, version: int = 0) -> OrgShard:
         index, kind = build_index(np.zeros((0, dimension), np.float32), dimension, approximate_threshold=1 << 62)
-        return cls(org_id, embedder, dimension, version, "", [], np.zeros((0, dimension), np.float32), {}, index, kind)
+        vectors = np.zeros((0, dimension), np.float32)
+        return cls(org_id, embedder, dimension, version, "", [], vectors, {}, index, kind, LexicalIndex.build([]))
 
-    def search(self, query_vector: np.ndarray, top_k: int, min_score: float = -1.0) -> list[tuple[Chunk, float]]:
-        """The `top_k` chunks closest to a unit-length query vector, best first."""
+    def search(self, query_vector: np.ndarray, query: str, top_k: int, min_score: float = -1.0) -> list[tuple[Chunk, float]]:
+        """The `top_k` chunks that best answer `query` (its unit-length vector and its words), best first, each
+        with its cosine similarity to the query; hits less similar than `min_score` are dropped."""
         if not self.chunks:
             return []
-        scores, ids = self.index.search(np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32), top_k)
-        return [
-            (self.chunks[chunk_index], float(score))
-            for chunk_index, score in zip(ids[0], scores[0])
-            if chunk_index >= 0 and score >= min_score
-        ]
+        query_vector = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
+        depth = min(len(self.chunks), max(top_k * CANDIDATES_PER_HIT, MIN_CANDIDATES))
+        _, ids = self.index.search(query_vector, depth)
+        dense = [int(position) for position in ids[0] if position >= 0]
+        lexical = [position for position, _ in self.lexical.search(query, depth)]
+        fused: dict[int, float] = {}
+        for ranking in (dense, lexical):
+            for rank, position in enumerate(ranking):
+                fused[position] = fused.get(position, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(fused, key=lambda position: -fused[position])[:top_k]
+        similarity = np.asarray(self.vectors[best], dtype=np.float32) @ query_vector[0] if best else []
+        return [(self.chunks[position], float(score)) for position, score in zip(best, similarity) if score >= min_score]
 
     def _rebuilt(self, chunks: list[Chunk], vectors: np.ndarray, documents: dict[str, DocumentRecord], threshold: int) -> OrgShard:
         index, kind = build_index(vectors, self.dimension, threshold)
-        return self._next(chunks, vectors, documents, index, kind)
+        lexical = LexicalIndex.build([chunk.indexed_text for chunk in chunks])
+        return self._next(chunks, vectors, documents, index, kind, lexical)
 
-    def _next(self, chunks: list[Chunk], vectors: np.ndarray, documents: dict[str, DocumentRecord], index: faiss.Index, kind: str) -> OrgShard:
-        return OrgShard(self.org_id, self.embedder, self.dimension, self.version + 1, utc_now(), chunks, vectors, documents, index, kind)
+    def _next(
+        self, chunks: list[Chunk], vectors: np.ndarray, documents: dict[str, DocumentRecord], index: faiss.Index, kind: str,
+        lexical: LexicalIndex,
+    ) -> OrgShard:
+        return OrgShard(
+            self.org_id, self.embedder, self.dimension, self.version + 1, utc_now(), chunks, vectors, documents, index, kind, lexical
+        )
 
     def with_documents(self, updates: list[DocumentUpdate], approximate_threshold: int) -> OrgShard:
         """A new version in which each updated document's chunks replace its previous ones."""
@@ -128,7 +161,8 @@ class OrgShard:
             index = faiss.clone_index(self.index)
             index.hnsw.efSearch = HNSW_EF_SEARCH
             index.add(np.ascontiguousarray(vectors[len(keep) :], dtype=np.float32))
-            return self._next(chunks, vectors, documents, index, "hnsw")
+            lexical = self.lexical.extended(len(keep), [chunk.indexed_text for chunk in chunks[len(keep) :]])
+            return self._next(chunks, vectors, documents, index, "hnsw", lexical)
         return self._rebuilt(chunks, vectors, documents, approximate_threshold)
 
     def without_document(self, name: str, approximate_threshold: int) -> OrgShard:
@@ -192,7 +226,7 @@ class ShardStore:
             return None
         try:
             manifest = json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
-            if manifest.get("format") != FORMAT_VERSION:
+            if manifest.get("format") not in READABLE_FORMATS:
                 raise ShardCorruptError(f"{version_dir}: unsupported shard format {manifest.get('format')!r}")
             for name, digest in manifest["files"].items():
                 if _sha256(version_dir / name) != digest:
@@ -200,7 +234,7 @@ class ShardStore:
             dimension = int(manifest["dimension"])
             vectors = np.load(version_dir / "vectors.npy", allow_pickle=False, mmap_mode="r")
             chunks = [
-                Chunk(row["document"], int(row["position"]), row["text"])
+                Chunk(row["document"], int(row["position"]), row["text"], row.get("kind", PARAGRAPH), tuple(row.get("headings", ())))
                 for row in map(json.loads, (version_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines())
             ]
             documents = {row["name"]: DocumentRecord(**row) for row in manifest["documents"]}
@@ -211,9 +245,13 @@ class ShardStore:
                 index.hnsw.efSearch = HNSW_EF_SEARCH
             else:
                 index, _ = build_index(vectors, dimension, approximate_threshold=1 << 62)
+            if "lexical.sqlite" in manifest["files"]:
+                lexical = LexicalIndex.from_bytes((version_dir / "lexical.sqlite").read_bytes())
+            else:
+                lexical = LexicalIndex.build([chunk.indexed_text for chunk in chunks])
         except ShardCorruptError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, sqlite3.Error) as exc:
             raise ShardCorruptError(f"{version_dir}: cannot read shard: {exc}") from exc
         return OrgShard(
             org_id=org_id,
@@ -226,6 +264,7 @@ class ShardStore:
             documents=documents,
             index=index,
             index_type=manifest["index_type"],
+            lexical=lexical,
         )
 
     def write(self, shard: OrgShard) -> Path:
@@ -239,9 +278,11 @@ class ShardStore:
         np.save(staging / "vectors.npy", np.ascontiguousarray(shard.vectors, dtype=np.float32), allow_pickle=False)
         with open(staging / "chunks.jsonl", "w", encoding="utf-8") as handle:
             for chunk in shard.chunks:
-                row = {"document": chunk.document, "position": chunk.position, "text": chunk.text}
+                row = {"document": chunk.document, "position": chunk.position, "text": chunk.text, "kind": chunk.kind,
+                       "headings": list(chunk.headings)}
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        files = ["vectors.npy", "chunks.jsonl"]
+        (staging / "lexical.sqlite").write_bytes(shard.lexical.to_bytes())
+        files = ["vectors.npy", "chunks.jsonl", "lexical.sqlite"]
         if shard.index_type == "hnsw":
             faiss.write_index(shard.index, str(staging / "index.faiss"))
             files.append("index.faiss")

@@ -45,6 +45,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
                 request.format.sample_rate_hz,
                 request.speaking_rate,
                 request.org_id,
+                request.language,
             )
         except Exception as error:
             await abort_for(context, error, _ERRORS)
@@ -55,6 +56,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
             duration_seconds=spoken.duration_seconds,
             usage=spoken.usage,
             voice=self._voice(request),
+            spoken_text=spoken.spoken_text,
         )
 
     async def StreamSynthesize(
@@ -72,6 +74,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
                     request.format.sample_rate_hz,
                     request.speaking_rate,
                     request.org_id,
+                    request.language,
                 )
                 yield tts_pb2.AudioChunk(
                     audio=spoken.audio,
@@ -80,6 +83,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
                     text=sentence,
                     last=sequence == len(sentences) - 1,
                     usage=spoken.usage,
+                    spoken_text=spoken.spoken_text,
                 )
         except Exception as error:
             await abort_for(context, error, _ERRORS)

@@ -26,6 +26,8 @@ class SpokenAudio:
     sample_rate: int
     duration_seconds: float
     text: str
+    # What the engine was sent: the text normalised for speech.
+    spoken_text: str
     usage: common_pb2.Usage
 
 
@@ -49,8 +51,10 @@ class Speaker:
         if not 0.5 <= speaking_rate <= 2.0:
             raise InvalidSpeechRequestError("speaking_rate must be between 0.5 and 2.0 (0 means 1.0)")
 
-    def _speak(self, text: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str) -> SpokenAudio:
-        spoken = normalise_for_speech(text)
+    def _speak(
+        self, text: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str, language: str
+    ) -> SpokenAudio:
+        spoken = normalise_for_speech(text, language)
         with self.meter.call(self.synthesizer.provider):
             audio = self.synthesizer.synthesize(spoken, voice, speaking_rate)
         try:
@@ -59,18 +63,23 @@ class Speaker:
             raise InvalidSpeechRequestError(str(exc)) from exc
         # Billed on what the engine was sent: the normalised text.
         usage = self.meter.record(self.synthesizer.provider, org_id, "characters", len(spoken))
-        return SpokenAudio(data, encoding or WAV, rate, audio.duration_seconds, text, usage)
+        return SpokenAudio(data, encoding or WAV, rate, audio.duration_seconds, text, spoken, usage)
 
-    def synthesize(self, text: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str) -> SpokenAudio:
+    def synthesize(
+        self, text: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str, language: str = ""
+    ) -> SpokenAudio:
+        """`language` is the org's BCP 47 tag: its region decides how phone numbers and dates are read (default US)."""
         speaking_rate = speaking_rate or 1.0
         self._validate(text, encoding, speaking_rate)
-        return self._speak(text, voice, encoding, sample_rate, speaking_rate, org_id)
+        return self._speak(text, voice, encoding, sample_rate, speaking_rate, org_id, language)
 
     def sentences(self, text: str, encoding: int, speaking_rate: float) -> list[str]:
         """Validate a streaming request and cut it into the sentences it will stream."""
         self._validate(text, encoding, speaking_rate or 1.0)
         return split_sentences(text)
 
-    def speak_sentence(self, sentence: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str) -> SpokenAudio:
-        return self._speak(sentence, voice, encoding, sample_rate, speaking_rate or 1.0, org_id)
+    def speak_sentence(
+        self, sentence: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str, language: str = ""
+    ) -> SpokenAudio:
+        return self._speak(sentence, voice, encoding, sample_rate, speaking_rate or 1.0, org_id, language)
 

@@ -137,6 +137,17 @@ def test_tts_streams_one_chunk_per_sentence(tts):
     assert all(len(chunk.audio) > 4000 and chunk.format.sample_rate_hz == 8000 for chunk in chunks)
 
 
+def test_tts_reports_the_spoken_text_with_phone_numbers_read_digit_by_digit(tts):
+    response = say(tts, "Call the front desk at 503-555-0142.")
+    assert response.spoken_text == "Call the front desk at five oh three, five five five, oh one four two."
+    british = tts.Synthesize(
+        tts_pb2.SynthesizeRequest(text="Call +44 20 7946 0958 on 24/12/2026.", language="en-GB", format=MULAW_8K), timeout=30
+    )
+    assert british.spoken_text == "Call oh two oh, seven nine four six, oh nine five eight on the twenty-fourth of December, twenty twenty-six."
+    chunks = list(tts.StreamSynthesize(tts_pb2.SynthesizeRequest(text="We open at 9:00 am. Call (503) 555-0142.", format=MULAW_8K), timeout=30))
+    assert [chunk.spoken_text for chunk in chunks] == ["We open at nine A M.", "Call five oh three, five five five, oh one four two."]
+
+
 @pytest.mark.parametrize(
     "request_,message",
     [
@@ -292,12 +303,24 @@ def test_cli_say_then_transcribe(services, tmp_path):
     assert (tmp_path / "question.wav").read_bytes().startswith(b"RIFF")
 
 
+def test_cli_say_reports_the_spoken_text(services, tmp_path):
+    spoken = voiceagent(services, "say", "Call 503-555-0142 by 12/11/2026.", "-o", str(tmp_path / "call.wav"), "--json")
+    assert spoken.returncode == 0, spoken.stderr
+    assert json.loads(spoken.stdout)["spoken_text"] == "Call five oh three, five five five, oh one four two by December eleventh, twenty twenty-six."
+    british = voiceagent(services, "say", "By 12/11/2026.", "--language", "en-GB", "-o", str(tmp_path / "gb.wav"), "--json")
+    assert json.loads(british.stdout)["spoken_text"] == "By the twelfth of November, twenty twenty-six."
+
+
 def test_cli_ask_answers_with_sources(services):
     ingested = voiceagent(services, "ingest", "--org", "acme", str(SAMPLE_ORG / "knowledge"))
     assert ingested.returncode == 0, ingested.stderr
     answer = voiceagent(services, "ask", "--org", "acme", "How much does a basic tune-up cost?")
     assert answer.returncode == 0, answer.stderr
-    assert "75 dollars" in answer.stdout and "sources: price-list.pdf#" in answer.stdout
+    assert "75 dollars" in answer.stdout and "source: price-list.pdf#" in answer.stdout
+    answered = json.loads(voiceagent(services, "ask", "--org", "acme", "--json", "How much does a basic tune-up cost?").stdout)
+    assert not answered["fallback"] and "75 dollars" in answered["answer"]
+    [source] = [s for s in answered["sources"] if s["document"] == "price-list.pdf"]
+    assert source["block_type"] == "paragraph" and source["heading_path"][-1] == "Repairs"
     unrelated = json.loads(voiceagent(services, "ask", "--org", "acme", "--json", "Do you sell pizza?").stdout)
     assert unrelated["fallback"] and unrelated["answer"].startswith("I'm not sure about that one.")
 

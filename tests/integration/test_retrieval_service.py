@@ -56,8 +56,14 @@ def test_search_finds_the_passage_that_answers(stub, acme_ingested, question, do
     assert response.hits[0].document == document
     assert any(fact in hit.text for hit in response.hits)
     assert response.hits[0].chunk_id == f"{document}#{response.hits[0].position}"
-    scores = [hit.score for hit in response.hits]
-    assert scores == sorted(scores, reverse=True)
+    assert all(hit.block_type in ("paragraph", "faq", "list_item", "table_row", "code") for hit in response.hits)
+    assert all(hit.heading_path and -1.0 <= hit.score <= 1.0 for hit in response.hits)
+
+
+def test_search_reports_words_the_documents_never_use(stub, acme_ingested):
+    response = stub.Search(pb.SearchRequest(org_id="acme", query="Hey, can I pay with Venmo?", top_k=3), timeout=10)
+    assert list(response.unknown_terms) == ["venmo"]
+    assert not stub.Search(pb.SearchRequest(org_id="acme", query="Can I pay by card?", top_k=3), timeout=10).unknown_terms
 
 
 def test_top_k_zero_uses_the_org_default_and_min_score_filters(stub, acme_ingested):

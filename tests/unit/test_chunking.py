@@ -1,8 +1,15 @@
-"""Chunking: size limits, boundaries, overlap and awkward input."""
+"""Chunking: size limits, boundaries, overlap, awkward input, and structure that is never cut apart."""
 
 import pytest
 
-from services.retrieval.ingest import chunk_text
+from services.retrieval.blocks import CODE, FAQ, LIST_ITEM, PARAGRAPH, TABLE_ROW, Block
+from services.retrieval.ingest import chunk_blocks, document_chunks
+
+
+def chunk_text(document, text, chunk_size=500, chunk_overlap=50):
+    """Plain paragraphs (blank-line separated) through the chunker."""
+    blocks = [Block(PARAGRAPH, " ".join(part.split())) for part in text.split("\n\n") if part.strip()]
+    return chunk_blocks(document, blocks, chunk_size, chunk_overlap)
 
 PARAGRAPHS = "\n\n".join(
     " ".join(f"Paragraph {p} sentence {s} talks about topic {p}-{s} in some detail." for s in range(6))
@@ -79,3 +86,41 @@ def test_invalid_sizes_are_rejected():
         chunk_text("doc", "text", 100, 100)
     with pytest.raises(ValueError):
         chunk_text("doc", "text", 0, 0)
+
+
+def test_a_faq_answer_is_never_separated_from_its_question():
+    answer = " ".join(f"Sentence {n} of the answer explains one more detail of the refund rules." for n in range(20))
+    chunks = chunk_blocks("faq.html", [Block(FAQ, answer, ("FAQ",), question="Can I get a refund?")], 300, 30)
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert chunk.kind == FAQ and chunk.text.startswith("Can I get a refund?\n") and len(chunk.text) <= 300
+    said = " ".join(chunk.text.split("\n", 1)[1] for chunk in chunks)
+    assert all(f"Sentence {n} of the answer" in said for n in range(20))
+
+
+def test_each_chunk_holds_one_kind_under_one_heading_path():
+    blocks = [
+        Block(PARAGRAPH, "We rent skis.", ("Rentals",)),
+        Block(TABLE_ROW, "Skis: full day $39", ("Rentals", "Prices"), group=1),
+        Block(TABLE_ROW, "Boots: full day $16", ("Rentals", "Prices"), group=1),
+        Block(LIST_ITEM, "No pets", ("Rules",), group=2),
+        Block(LIST_ITEM, "No smoking", ("Rules",), group=2),
+        Block(CODE, "curl -X POST", ("API",)),
+    ]
+    chunks = chunk_blocks("doc.md", blocks)
+    assert [(c.kind, c.headings, c.text) for c in chunks] == [
+        (PARAGRAPH, ("Rentals",), "We rent skis."),
+        (TABLE_ROW, ("Rentals", "Prices"), "Skis: full day $39\nBoots: full day $16"),
+        (LIST_ITEM, ("Rules",), "No pets\nNo smoking"),
+        (CODE, ("API",), "curl -X POST"),
+    ]
+    assert chunks[1].indexed_text == "Rentals > Prices\nSkis: full day $39\nBoots: full day $16"
+
+
+def test_table_rows_are_packed_whole_and_each_keeps_its_headers():
+    rows = "\n".join(f"| Item {n} | ${n}0 | {n} days |" for n in range(40))
+    markdown = f"# Prices\n\n| Item | Price | Loan period |\n|---|---|---|\n{rows}\n".encode()
+    chunks = document_chunks("prices.md", markdown, chunk_size=200, chunk_overlap=20)
+    lines = [line for chunk in chunks for line in chunk.text.splitlines()]
+    assert all(chunk.kind == TABLE_ROW and len(chunk.text) <= 200 for chunk in chunks)
+    assert lines == [f"Item {n}: price ${n}0, loan period {n} days" for n in range(40)]

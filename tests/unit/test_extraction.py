@@ -1,56 +1,141 @@
-"""Text extraction per document type, and a clear error for every bad document."""
+"""Every document format read into typed blocks, and a clear error for every bad document."""
 
 import io
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from services.retrieval.ingest import DocumentError, extract_text
+from services.retrieval.blocks import CODE, FAQ, LIST_ITEM, PARAGRAPH, TABLE_ROW, Block, row_statement
+from services.retrieval.ingest import DocumentError, extract_blocks
 from tests.conftest import SAMPLE_ORG
 
 SAMPLE_PDF = (SAMPLE_ORG / "knowledge" / "price-list.pdf").read_bytes()
 
 
-def test_plain_text_keeps_paragraphs_and_collapses_spaces():
-    text = extract_text("notes.txt", b"First   line\ncontinues.\n\n\n\nSecond paragraph.\r\n")
-    assert text == "First line continues.\n\nSecond paragraph."
+def said(blocks: list[Block]) -> str:
+    return " ".join(block.text for block in blocks)
+
+
+def test_plain_text_paragraphs_headings_and_lists():
+    text = b"""OPENING HOURS
+
+We open   at nine
+and close at five.
+
+Bring:
+- a photo ID
+- proof of address
+  dated this year
+"""
+    blocks = extract_blocks("notes.txt", text)
+    assert blocks == [
+        Block(PARAGRAPH, "We open at nine and close at five.", ("OPENING HOURS",)),
+        Block(PARAGRAPH, "Bring:", ("OPENING HOURS",)),
+        Block(LIST_ITEM, "a photo ID", ("OPENING HOURS", "Bring"), group=1),
+        Block(LIST_ITEM, "proof of address dated this year", ("OPENING HOURS", "Bring"), group=1),
+    ]
+
+
+def test_short_lines_that_belong_apart_stay_apart():
+    blocks = extract_blocks("hours.txt", b"Monday - Friday: 7:00 am to 6:00 pm\nSaturday: 8:00 am to 2:00 pm\nSunday: Closed")
+    assert [b.text for b in blocks] == ["Monday - Friday: 7:00 am to 6:00 pm", "Saturday: 8:00 am to 2:00 pm", "Sunday: Closed"]
+    assert {b.kind for b in blocks} == {LIST_ITEM}
+
+
+def test_a_run_in_heading_labels_its_paragraph_and_is_never_said():
+    [block] = extract_blocks("policies.txt", b"Returns. New bicycles can be returned within 30 days.")
+    assert block.headings == ("Returns",) and block.text == "New bicycles can be returned within 30 days."
 
 
 def test_utf8_bom_is_dropped():
-    assert extract_text("a.txt", "\ufeffHello".encode("utf-8")) == "Hello"
+    assert said(extract_blocks("a.txt", "\ufeffHello there.".encode("utf-8"))) == "Hello there."
 
 
-def test_markdown_markup_is_removed():
-    markdown = b"# Title\n\nOpen **Monday** to _Friday_, see [our map](https://x.example/map).\n\n- Item one\n- Item two\n\n---\n"
-    text = extract_text("page.md", markdown)
-    assert text == "Title\n\nOpen Monday to Friday, see our map.\n\nItem one Item two"
+def test_markdown_structure_is_read_from_its_markup():
+    markdown = b"""# Rentals
+
+Open **Monday** to _Friday_, see [our map](https://x.example/map).
+
+## Can I pay by card?
+
+Yes, we take Visa and Mastercard.
+
+## Prices
+
+| Item | Half day | Full day |
+|---|---|---|
+| Skis | $28 | $39 |
+
+- No pets
+- No smoking
+
+```bash
+curl -X POST https://api.example.com
+```
+"""
+    blocks = extract_blocks("page.md", markdown)
+    assert [(b.kind, b.headings, b.question, b.text) for b in blocks] == [
+        (PARAGRAPH, ("Rentals",), "", "Open Monday to Friday, see our map."),
+        (FAQ, ("Rentals",), "Can I pay by card?", "Yes, we take Visa and Mastercard."),
+        (TABLE_ROW, ("Rentals", "Prices"), "", "Skis: half day $28, full day $39"),
+        (LIST_ITEM, ("Rentals", "Prices"), "", "No pets"),
+        (LIST_ITEM, ("Rentals", "Prices"), "", "No smoking"),
+        (CODE, ("Rentals", "Prices"), "", "curl -X POST https://api.example.com"),
+    ]
 
 
-def test_html_keeps_visible_text_only():
-    html = (
-        b"<html><head><title>T</title><style>p{}</style></head><body><nav>Menu</nav>"
-        b"<h1>Find us</h1><p>At 1 Main St &amp; 2nd Ave.</p><script>alert(1)</script></body></html>"
-    )
-    assert extract_text("find.html", html) == "Find us\n\nAt 1 Main St & 2nd Ave."
+def test_a_bold_question_line_opens_a_faq_in_markdown():
+    blocks = extract_blocks("faq.md", b"**Do you take cash?**\n\nYes, cash and cards.\n")
+    assert [(b.kind, b.question, b.text) for b in blocks] == [(FAQ, "Do you take cash?", "Yes, cash and cards.")]
 
 
-def test_pdf_text_is_extracted():
-    text = extract_text("price-list.pdf", SAMPLE_PDF)
-    assert "A basic tune-up costs 75 dollars" in text
+def test_html_keeps_visible_text_and_its_structure():
+    html = b"""<html><head><title>T</title><style>p{}</style></head><body><nav><ul><li>Home<li>About</ul></nav>
+<h1>Find us</h1><p>At 1 Main St &amp; 2nd Ave.</p><script>alert(1)</script>
+<dl><dt>Can I park?</dt><dd><p>Yes, behind the shop.</p></dd></dl>
+<details><summary>Is there wifi?</summary><p>Yes, free.</p></details>
+<p>Mon-Fri: 9am-5pm<br>Sat: 10am-2pm</p>
+<table><caption>Prices</caption><tr><th>Item<th>Price<tr><td>Day rental<td>$40<tr><td><b>Week</b> rental</td><td>$150</td></table>
+<pre><code>GET /v1/hours</code></pre></body></html>"""
+    blocks = extract_blocks("find.html", html)
+    assert [(b.kind, b.question, b.text) for b in blocks] == [
+        (PARAGRAPH, "", "At 1 Main St & 2nd Ave."),
+        (FAQ, "Can I park?", "Yes, behind the shop."),
+        (FAQ, "Is there wifi?", "Yes, free."),
+        (LIST_ITEM, "", "Mon-Fri: 9am-5pm"),
+        (LIST_ITEM, "", "Sat: 10am-2pm"),
+        (PARAGRAPH, "", "Prices"),
+        (TABLE_ROW, "", "Day rental: price $40"),
+        (TABLE_ROW, "", "Week rental: price $150"),
+        (CODE, "", "GET /v1/hours"),
+    ]
+    assert all(b.headings[0] == "Find us" for b in blocks)
+
+
+def test_a_table_row_names_its_column_headers():
+    assert row_statement(("DVDs", "1 week", "2"), ("Item", "Loan period", "Renewals")) == "DVDs: loan period 1 week, renewals 2"
+    assert row_statement(("Day rental", "$40"), ()) == "Day rental, $40"
+
+
+def test_pdf_lines_are_joined_into_paragraphs_under_their_titles():
+    blocks = extract_blocks("price-list.pdf", SAMPLE_PDF)
+    repairs = next(b for b in blocks if b.headings[-1] == "Repairs")
+    assert repairs.kind == PARAGRAPH
+    assert "A basic tune-up costs 75 dollars and includes adjusting the brakes" in repairs.text
 
 
 def test_media_type_overrides_the_extension():
-    assert extract_text("upload.bin", b"<p>Hi</p>", media_type="text/html") == "Hi"
+    assert said(extract_blocks("upload.bin", b"<p>Hi there.</p>", media_type="text/html")) == "Hi there."
 
 
 def test_corrupt_pdf_gets_a_clear_error():
     with pytest.raises(DocumentError, match="corrupt or unreadable PDF"):
-        extract_text("broken.pdf", SAMPLE_PDF[: len(SAMPLE_PDF) // 3])
+        extract_blocks("broken.pdf", SAMPLE_PDF[: len(SAMPLE_PDF) // 3])
 
 
 def test_pdf_that_is_not_a_pdf_at_all_gets_a_clear_error():
     with pytest.raises(DocumentError, match="corrupt or unreadable PDF"):
-        extract_text("junk.pdf", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+        extract_blocks("junk.pdf", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
 
 
 def encrypted_pdf(password: str) -> bytes:
@@ -63,34 +148,34 @@ def encrypted_pdf(password: str) -> bytes:
 
 def test_password_protected_pdf_gets_a_clear_error():
     with pytest.raises(DocumentError, match="encrypted with a password"):
-        extract_text("secret.pdf", encrypted_pdf("hunter2"))
+        extract_blocks("secret.pdf", encrypted_pdf("hunter2"))
 
 
 def test_pdf_encrypted_without_a_user_password_is_read():
-    assert "tune-up" in extract_text("owner-only.pdf", encrypted_pdf(""))
+    assert "tune-up" in said(extract_blocks("owner-only.pdf", encrypted_pdf("")))
 
 
 def test_binary_junk_named_as_text_gets_a_clear_error():
     with pytest.raises(DocumentError, match="binary data"):
-        extract_text("junk.txt", b"\x00\x01\x02binary\x00" * 50)
+        extract_blocks("junk.txt", b"\x00\x01\x02binary\x00" * 50)
 
 
 def test_non_utf8_text_gets_a_clear_error():
     with pytest.raises(DocumentError, match="not valid UTF-8"):
-        extract_text("latin1.txt", "Crème brûlée".encode("latin-1"))
+        extract_blocks("latin1.txt", "Crème brûlée".encode("latin-1"))
 
 
 @pytest.mark.parametrize("name", ["report.docx", "README"])
 def test_unsupported_types_are_refused(name):
     with pytest.raises(DocumentError, match="unsupported document type"):
-        extract_text(name, b"content")
+        extract_blocks(name, b"content")
 
 
 def test_empty_and_textless_documents_are_refused():
     with pytest.raises(DocumentError, match="empty"):
-        extract_text("empty.txt", b"")
+        extract_blocks("empty.txt", b"")
     with pytest.raises(DocumentError, match="no text"):
-        extract_text("blank.html", b"<html><body>  <script>x</script></body></html>")
+        extract_blocks("blank.html", b"<html><body>  <script>x</script></body></html>")
 
 
 def test_rc4_encrypted_pdf_with_a_password_gets_a_clear_error():
@@ -99,4 +184,4 @@ def test_rc4_encrypted_pdf_with_a_password_gets_a_clear_error():
     out = io.BytesIO()
     writer.write(out)
     with pytest.raises(DocumentError, match="encrypted with a password"):
-        extract_text("rc4.pdf", out.getvalue())
+        extract_blocks("rc4.pdf", out.getvalue())

@@ -27,9 +27,19 @@ def test_prompt_grounds_the_model_in_the_context_and_persona():
     assert messages[0]["role"] == "system"
     assert system.startswith("You are the friendly assistant of Acme.")
     assert "Answer only from the numbered context passages" in system
-    assert "[1] (hours.md) We are closed on Sundays." in system
+    assert "[1] hours.md (text)\nWe are closed on Sundays." in system
     assert "Let me have a colleague call you back." in system
     assert "Acme Bicycle Works" in system
+
+
+def test_each_passage_says_where_it_comes_from_and_what_kind_of_text_it_is():
+    faq = llm_pb2.ContextChunk(text="Can I pay by card?\nYes, all major cards.", document="faq.html", chunk_id="faq.html#2",
+                               block_type="faq", heading_path=["Help", "Payment"])
+    code = llm_pb2.ContextChunk(text="curl -X POST /v1/bookings", document="api.md", chunk_id="api.md#0", block_type="code")
+    system = build_messages(request(context=[faq, code]), fallback="x")[0]["content"]
+    assert "[1] faq.html > Help > Payment (FAQ (question, then answer))\nCan I pay by card?\nYes, all major cards." in system
+    assert "[2] api.md (code (never read aloud))\ncurl -X POST /v1/bookings" in system
+    assert "Never read code aloud" in system
 
 
 def test_prompt_replays_the_conversation_then_asks_the_question():

@@ -32,19 +32,19 @@ def shard_with(*updates, threshold=1000):
 def test_search_returns_the_closest_chunks_best_first():
     vectors = unit(np.eye(DIM)[:3])
     shard = shard_with(update("a.txt", ["x", "y", "z"], vectors))
-    hits = shard.search(unit([[0.1, 1.0] + [0.0] * (DIM - 2)])[0], top_k=2)
+    hits = shard.search(unit([[0.1, 1.0] + [0.0] * (DIM - 2)])[0], "", top_k=2)
     assert [chunk.text for chunk, _ in hits] == ["y", "x"]
     assert hits[0][1] > hits[1][1]
 
 
 def test_min_score_and_top_k_larger_than_the_shard():
     shard = shard_with(update("a.txt", ["x", "y"], unit(np.eye(DIM)[:2])))
-    hits = shard.search(unit(np.eye(DIM)[:1])[0], top_k=10, min_score=0.5)
+    hits = shard.search(unit(np.eye(DIM)[:1])[0], "", top_k=10, min_score=0.5)
     assert [chunk.text for chunk, _ in hits] == ["x"]
 
 
 def test_empty_shard_finds_nothing():
-    assert OrgShard.empty("acme", "test:embedder", DIM).search(unit(np.eye(DIM)[:1])[0], 5) == []
+    assert OrgShard.empty("acme", "test:embedder", DIM).search(unit(np.eye(DIM)[:1])[0], "", 5) == []
 
 
 def test_reingesting_a_document_replaces_its_chunks_and_keeps_the_others():
@@ -73,19 +73,68 @@ def test_store_round_trip_keeps_everything(tmp_path):
     assert loaded.documents == shard.documents
     assert (loaded.version, loaded.embedder, loaded.dimension, loaded.index_type) == (1, "test:embedder", DIM, "flat")
     query = shard.vectors[1]
-    assert loaded.search(query, 1)[0][0] == shard.search(query, 1)[0][0]
+    assert loaded.search(query, "", 1)[0][0] == shard.search(query, "", 1)[0][0]
 
 
-def test_stored_files_are_plain_json_and_npy(tmp_path):
+def test_stored_files_are_plain_json_npy_and_sqlite(tmp_path):
     store = ShardStore(tmp_path)
     store.write(shard_with(update("a.txt", ["one", "two"])))
     version_dir = store.current_version_dir()
-    assert sorted(p.name for p in version_dir.iterdir()) == ["chunks.jsonl", "manifest.json", "vectors.npy"]
+    assert sorted(p.name for p in version_dir.iterdir()) == ["chunks.jsonl", "lexical.sqlite", "manifest.json", "vectors.npy"]
     manifest = json.loads((version_dir / "manifest.json").read_text())
-    assert manifest["embedder"] == "test:embedder" and manifest["chunks"] == 2
+    assert manifest["embedder"] == "test:embedder" and manifest["chunks"] == 2 and manifest["format"] == 2
     rows = [json.loads(line) for line in (version_dir / "chunks.jsonl").read_text().splitlines()]
-    assert rows[0] == {"document": "a.txt", "position": 0, "text": "one"}
+    assert rows[0] == {"document": "a.txt", "position": 0, "text": "one", "kind": "paragraph", "headings": []}
     assert np.load(version_dir / "vectors.npy", allow_pickle=False).shape == (2, DIM)
+    assert (version_dir / "lexical.sqlite").read_bytes().startswith(b"SQLite format 3")
+
+
+def test_exact_words_are_found_even_when_the_vectors_disagree():
+    texts = ["Error E4021 means the signing secret expired.", "Parking is behind the shop.", "We open at nine."]
+    # The query's vector is closest to the parking chunk; its words name the error code.
+    shard = shard_with(update("a.txt", texts, unit(np.eye(DIM)[:3])))
+    hits = shard.search(unit(np.eye(DIM)[1:2])[0], "what does E4021 mean", top_k=2)
+    assert {chunk.text for chunk, _ in hits} == {texts[0], texts[1]}
+    assert shard.search(unit(np.eye(DIM)[1:2])[0], "", top_k=1)[0][0].text == texts[1]
+
+
+def test_the_lexical_index_is_saved_and_swapped_with_its_version(tmp_path):
+    store = ShardStore(tmp_path)
+    shard = shard_with(update("a.txt", ["Error E4021 means the secret expired.", "Parking is behind the shop."]))
+    store.write(shard)
+    grown = store.load("acme").with_documents([update("b.txt", ["Refunds within 30 days, code R30."])], 1000)
+    store.write(grown)
+    loaded = store.load("acme")
+    query = unit(np.eye(DIM)[5:6])[0]
+    assert loaded.search(query, "refund code R30", 1)[0][0].text == "Refunds within 30 days, code R30."
+    assert loaded.search(query, "E4021", 1)[0][0].text == "Error E4021 means the secret expired."
+
+
+def test_a_shard_written_before_the_lexical_index_still_loads_and_finds_words(tmp_path):
+    store = ShardStore(tmp_path)
+    store.write(shard_with(update("a.txt", ["Error E4021 means the secret expired.", "Parking is behind the shop."])))
+    version_dir = store.current_version_dir()
+    (version_dir / "lexical.sqlite").unlink()
+    rows = [json.loads(line) for line in (version_dir / "chunks.jsonl").read_text().splitlines()]
+    (version_dir / "chunks.jsonl").write_text("".join(json.dumps({k: r[k] for k in ("document", "position", "text")}) + "\n" for r in rows))
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    manifest["format"] = 1
+    manifest["files"] = {"vectors.npy": manifest["files"]["vectors.npy"],
+                         "chunks.jsonl": hashlib.sha256((version_dir / "chunks.jsonl").read_bytes()).hexdigest()}
+    (version_dir / "manifest.json").write_text(json.dumps(manifest))
+    loaded = store.load("acme")
+    assert loaded.search(unit(np.eye(DIM)[9:10])[0], "E4021", 1)[0][0].text.startswith("Error E4021")
+
+
+def test_a_damaged_lexical_index_is_reported_as_corrupt(tmp_path):
+    store = ShardStore(tmp_path)
+    store.write(shard_with(update("a.txt", ["one", "two"])))
+    path = store.current_version_dir() / "lexical.sqlite"
+    data = bytearray(path.read_bytes())
+    data[200:260] = b"x" * 60
+    path.write_bytes(bytes(data))
+    with pytest.raises(ShardCorruptError, match="checksum"):
+        store.load("acme")
 
 
 def test_nothing_stored_loads_as_none(tmp_path):
@@ -151,7 +200,7 @@ def test_large_shards_get_an_approximate_index_with_high_recall(tmp_path):
     queries = clustered(200, dim, seed=2)
     recall = np.mean(
         [
-            len({c.text for c, _ in approximate.search(q, 10)} & {c.text for c, _ in exact.search(q, 10)}) / 10
+            len({c.text for c, _ in approximate.search(q, "", 10)} & {c.text for c, _ in exact.search(q, "", 10)}) / 10
             for q in queries
         ]
     )
@@ -161,7 +210,7 @@ def test_large_shards_get_an_approximate_index_with_high_recall(tmp_path):
     assert (store.current_version_dir() / "index.faiss").is_file()
     loaded = store.load("acme")
     assert loaded.index_type == "hnsw"
-    assert [c.text for c, _ in loaded.search(queries[0], 10)] == [c.text for c, _ in approximate.search(queries[0], 10)]
+    assert [c.text for c, _ in loaded.search(queries[0], "", 10)] == [c.text for c, _ in approximate.search(queries[0], "", 10)]
 
 
 def test_adding_documents_to_a_graph_index_grows_a_copy_of_it(monkeypatch):
@@ -174,8 +223,8 @@ def test_adding_documents_to_a_graph_index_grows_a_copy_of_it(monkeypatch):
     grown = first.with_documents([update("b.txt", [f"b{i}" for i in range(500)], vectors[n:])], approximate_threshold=1_000)
     assert rebuilds == [] and grown.index_type == "hnsw"
     assert (first.index.ntotal, grown.index.ntotal) == (n, n + 500)  # the live version is untouched
-    assert [c.text for c, _ in grown.search(vectors[n + 7], 1)] == ["b7"]
-    assert [c.text for c, _ in grown.search(vectors[11], 1)] == ["a11"]
+    assert [c.text for c, _ in grown.search(vectors[n + 7], "", 1)] == ["b7"]
+    assert [c.text for c, _ in grown.search(vectors[11], "", 1)] == ["a11"]
 
 
 def test_replacing_a_document_in_a_graph_index_rebuilds_it():
@@ -186,7 +235,7 @@ def test_replacing_a_document_in_a_graph_index_rebuilds_it():
         approximate_threshold=1_000,
     )
     replaced = first.with_documents([update("a.txt", ["new a"], vectors[:1])], approximate_threshold=1_000)
-    assert replaced.index.ntotal == n // 2 + 1 and [c.text for c, _ in replaced.search(vectors[0], 1)] == ["new a"]
+    assert replaced.index.ntotal == n // 2 + 1 and [c.text for c, _ in replaced.search(vectors[0], "", 1)] == ["new a"]
 
 
 def test_shards_do_not_need_pickle(monkeypatch, tmp_path):

@@ -70,6 +70,6 @@ def test_a_reader_keeps_its_version_while_a_new_one_is_swapped_in(tmp_path):
 
     held, current = asyncio.run(scenario())
     query = np.asarray(old.vectors[0])
-    assert held.search(query, 1)[0][0].text == "old text"
+    assert held.search(query, "", 1)[0][0].text == "old text"
     assert current.chunks[0].text == "new text"
     assert ShardStore(tmp_path / "acme" / "vector_store").load("acme").version == 2

@@ -19,4 +19,4 @@ def create_generator(settings: LlmSettings) -> AnswerGenerator:
     from services.common.minilm import MiniLMEmbedder
     from services.llm.backends.extractive import ExtractiveAnswerer
 
-    return ExtractiveAnswerer(MiniLMEmbedder(), settings.extractive_min_similarity)
+    return ExtractiveAnswerer(MiniLMEmbedder())

@@ -1,10 +1,16 @@
-"""The offline answerer: says the context sentences that best answer the question, verbatim.
+"""The offline answerer: says the passages of the retrieved context that best answer the question, verbatim.
 
-It never composes facts: every sentence it speaks is copied from the
-retrieved context, so it cannot state anything the documents do not say.
-Sentences are scored by semantic similarity to the question (MiniLM) with a
-small bonus for shared content words; when even the best sentence is not
-similar enough, the caller hears the org's fallback instead of a guess.
+It never composes facts: everything it says is copied from the retrieved
+context, read by block type (`services.common.passages`), so it cannot state
+anything the documents do not say, and it never says a FAQ's question, a
+heading or code. Passages are scored by semantic similarity to the question
+(MiniLM, on the passage with its headings and FAQ question) plus the share
+of the question's content words the passage covers. Whether to answer at
+all is decided from both kinds of evidence together, calibrated on the
+project's answer-quality suite: a terse technical page scores lower on
+similarity than a chatty FAQ, so no single similarity threshold serves both.
+When the evidence is too weak, the caller hears the org's fallback instead
+of a guess.
 """
 
 from __future__ import annotations
@@ -18,53 +24,71 @@ import numpy as np
 
 from services.common.generated.voiceagent.v1 import llm_pb2
 from services.common.minilm import MiniLMEmbedder
-from services.common.sentences import candidate_sentences, content_words, split_sentences
+from services.common.passages import TABLE_ROW, Passage, passages
+from services.common.sentences import content_words, split_sentences
 from services.llm.backends.base import Answer, GenerationOptions, StreamPiece
 
-# Weight of shared content words next to semantic similarity: enough to break near-ties toward the sentence
-# that names what was asked ("Saturday"), too little to make an unrelated sentence pass the threshold.
-_LEXICAL_WEIGHT = 0.15
-# A second sentence is added only when it is nearly as relevant as the best one.
-_SECOND_SENTENCE_MARGIN = 0.08
-_MAX_ANSWER_WORDS = 55
+# Weights next to semantic similarity in a passage's score: the share of the question's content words it
+# covers, the retrieval rank of its chunk (1 / (rank + 1)), and naming an identifier the caller said ("E4021").
+LEXICAL_WEIGHT = 0.4
+RANK_WEIGHT = 0.1
+IDENTIFIER_WEIGHT = 0.3
+# Evidence needed to answer: the best passage's score (similarity, coverage, rank and identifiers together),
+# calibrated on the dev answer-quality suite (bench/answer_quality.py): a stricter threshold gives the fallback
+# to more unanswerable questions but silences right answers faster (the README's quality section has figures).
+ANSWER_SCORE = 0.55
+# When the question names something the documents never mention (retrieval's unknown terms: "venmo",
+# "gondola"), only a passage with much stronger evidence is said.
+UNKNOWN_TERM_SCORE = 0.9
+# Another passage joins the answer when it scores nearly as well as the best one; a neighbour in the same FAQ
+# answer or paragraph (the sentence before or after) within a wider margin, since it is likely the rest of it.
+NEXT_PASSAGE_MARGIN = 0.06
+NEIGHBOUR_MARGIN = 0.2
+_MAX_ANSWER_WORDS = 50
 # A short question that leans on the previous one ("and on Sunday?", "what about a week?", "Sunday?") is read
 # together with it; a short question of its own ("where can I park?") is not.
 _FOLLOW_UP_CONTENT_WORDS = 2
-# Context sentences recur across calls (one org's documents answer most of its questions), and embedding
-# them again was most of an answer's time. 10,000 vectors of 384 floats take 15 MB.
-_CACHED_SENTENCES = 10_000
+# Passages recur across calls (one org's documents answer most of its questions), and embedding them again
+# was most of an answer's time. 10,000 vectors of 384 floats take 15 MB.
+_CACHED_PASSAGES = 10_000
 _LEANS_ON_PREVIOUS = re.compile(r"^\W*(and|or|but|also|so|then|what about|how about)\b", re.IGNORECASE)
 _ASKS_BY_ITSELF = re.compile(r"\b(what|when|where|who|which|why|how|can|could|do|does|is|are|will|would)\b", re.IGNORECASE)
+# Codes and numbers a caller reads out ("E4021", "4030", "v3"): a passage naming one is very likely the answer.
+_IDENTIFIER = re.compile(r"\b(?=[a-z]{0,6}\d)[a-z0-9]{2,12}\b", re.IGNORECASE)
+
+
+def coverage(asked: set[str], passage: Passage) -> float:
+    """The share of the question's content words the passage (with its headings and question) contains."""
+    return len(asked & content_words(passage.context)) / len(asked) if asked else 0.0
 
 
 class ExtractiveAnswerer:
     provider = "local"
 
-    def __init__(self, embedder: MiniLMEmbedder, min_similarity: float) -> None:
+    def __init__(self, embedder: MiniLMEmbedder) -> None:
         self.embedder = embedder
-        self.min_similarity = min_similarity
         self.model = f"extractive:{embedder.id.split(':', 1)[1]}"
-        self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     def load(self) -> None:
         self.embedder.load()
         self.embedder.embed(["warm-up"])
 
-    def _embed_sentences(self, sentences: list[str]) -> np.ndarray:
-        """Vectors of context sentences, embedding only those not seen recently."""
+    def _embed_cached(self, texts: list[str]) -> np.ndarray:
+        """Vectors of passage contexts, embedding only those not seen recently."""
         with self._cache_lock:
-            known = {sentence: self._sentence_vectors[sentence] for sentence in sentences if sentence in self._sentence_vectors}
-            for sentence in known:
-                self._sentence_vectors.move_to_end(sentence)
-        missing = [sentence for sentence in dict.fromkeys(sentences) if sentence not in known]
+            known = {text: self._vectors[text] for text in texts if text in self._vectors}
+            for text in known:
+                self._vectors.move_to_end(text)
+        missing = [text for text in dict.fromkeys(texts) if text not in known]
         # Copies: a row view would keep its whole batch alive in the cache.
-        fresh = {sentence: vector.copy() for sentence, vector in zip(missing, self.embedder.embed(missing))} if missing else {}
+        fresh = {text: vector.copy() for text, vector in zip(missing, self.embedder.embed(missing))} if missing else {}
         with self._cache_lock:
-            self._sentence_vectors.update(fresh)
-            while len(self._sentence_vectors) > _CACHED_SENTENCES:
-                self._sentence_vectors.popitem(last=False)
-        return np.stack([known[sentence] if sentence in known else fresh[sentence] for sentence in sentences])
+            self._vectors.update(fresh)
+            while len(self._vectors) > _CACHED_PASSAGES:
+                self._vectors.popitem(last=False)
+        return np.stack([known[text] if text in known else fresh[text] for text in texts])
 
     def _query(self, request: llm_pb2.GenerateRequest) -> str:
         question = request.question
@@ -75,31 +99,59 @@ class ExtractiveAnswerer:
                 return f"{callers[-1]} {question}"
         return question
 
+    def score(self, query: str, found: list[Passage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each passage's semantic similarity to the query, its coverage of the query's content words, and its
+        ranking score (both, with its chunk's retrieval rank and any identifier the query names)."""
+        similarity = self._embed_cached([passage.context for passage in found]) @ self.embedder.embed([query])[0]
+        asked = content_words(query)
+        covered = np.array([coverage(asked, passage) for passage in found])
+        identifiers = {match.lower() for match in _IDENTIFIER.findall(query)}
+        named = np.array([any(i in passage.context.lower() for i in identifiers) for passage in found], dtype=float)
+        rank = np.array([1.0 / (passage.rank + 1) for passage in found])
+        return similarity, covered, similarity + LEXICAL_WEIGHT * covered + RANK_WEIGHT * rank + IDENTIFIER_WEIGHT * named
+
     def generate(self, request: llm_pb2.GenerateRequest, options: GenerationOptions) -> Answer:
         query = self._query(request)
-        candidates = candidate_sentences((chunk.text, chunk.chunk_id) for chunk in request.context)
-        prompt_words = len(query.split()) + sum(len(c.text.split()) for c in candidates)
-        if not candidates:
+        found = passages(request.context)
+        prompt_words = len(query.split()) + sum(len(passage.said.split()) for passage in found)
+        if not found:
             return Answer(options.fallback, fallback=True, prompt_tokens=prompt_words)
-        similarity = self._embed_sentences([candidate.text for candidate in candidates]) @ self.embedder.embed([query])[0]
-        asked = content_words(query)
-        overlap = np.array([len(asked & content_words(c.text)) / max(1, len(asked)) for c in candidates])
-        score = similarity + _LEXICAL_WEIGHT * overlap
+        similarity, covered, score = self.score(query, found)
         ranked = [int(i) for i in np.argsort(-score, kind="stable")]
         best = ranked[0]
-        if similarity[best] < self.min_similarity:
+        if score[best] < (UNKNOWN_TERM_SCORE if request.unknown_terms else ANSWER_SCORE):
             return Answer(options.fallback, fallback=True, prompt_tokens=prompt_words)
-        chosen = [best]
-        words = len(candidates[best].text.split())
-        for index in ranked[1 : options.max_sentences]:
-            close_enough = score[index] >= score[best] - _SECOND_SENTENCE_MARGIN and similarity[index] >= self.min_similarity
-            if not close_enough or words + len(candidates[index].text.split()) > _MAX_ANSWER_WORDS:
-                break
-            chosen.append(index)
-            words += len(candidates[index].text.split())
-        text = " ".join(candidates[index].text for index in chosen)
-        citations = list(dict.fromkeys(candidates[index].chunk_id for index in chosen))
+        chosen = self._chosen(found, score, ranked, options.max_sentences)
+        text = " ".join(found[index].said for index in chosen)
+        citations = list(dict.fromkeys(found[index].chunk_id for index in chosen))
         return Answer(text, citations=citations, prompt_tokens=prompt_words, completion_tokens=len(text.split()))
+
+    def _chosen(self, found: list[Passage], score: np.ndarray, ranked: list[int], max_passages: int) -> list[int]:
+        """The best passage, then what completes it: the better of its neighbours in the same FAQ answer or
+        paragraph (or list) when nearly as good, and other passages that score nearly as well; in document order."""
+        best = ranked[0]
+        chosen = [best]
+        words = len(found[best].said.split())
+
+        def take(index: int) -> bool:
+            nonlocal words
+            if len(chosen) >= max_passages or words + len(found[index].said.split()) > _MAX_ANSWER_WORDS:
+                return False
+            chosen.append(index)
+            words += len(found[index].said.split())
+            return True
+
+        neighbours = [i for i in (best - 1, best + 1) if 0 <= i < len(found) and found[i].block == found[best].block]
+        if neighbours and found[best].kind != TABLE_ROW:
+            neighbour = max(neighbours, key=lambda i: score[i])
+            if score[neighbour] >= score[best] - NEIGHBOUR_MARGIN:
+                take(neighbour)
+        for index in ranked[1:]:
+            if index in chosen:
+                continue
+            if score[index] < score[best] - NEXT_PASSAGE_MARGIN or not take(index):
+                break
+        return sorted(chosen, key=lambda index: (found[index].block != found[best].block, index))
 
     def stream(self, request: llm_pb2.GenerateRequest, options: GenerationOptions) -> Iterator[StreamPiece]:
         answer = self.generate(request, options)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from services.common.generated.voiceagent.v1 import common_pb2 as voiceagent_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17voiceagent/v1/llm.proto\x12\rvoiceagent.v1\x1a\x1avoiceagent/v1/common.proto\"\x89\x01\n\x10\x43onversationTurn\x12\x32\n\x04role\x18\x01 \x01(\x0e\x32$.voiceagent.v1.ConversationTurn.Role\x12\x0c\n\x04text\x18\x02 \x01(\t\"3\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\n\n\x06\x43\x41LLER\x10\x01\x12\t\n\x05\x41GENT\x10\x02\"O\n\x0c\x43ontextChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x02\"R\n\x10GenerationLimits\x12\x12\n\nmax_tokens\x18\x01 \x01(\x05\x12\x15\n\rmax_sentences\x18\x02 \x01(\x05\x12\x13\n\x0btemperature\x18\x03 \x01(\x02\"\x81\x02\n\x0fGenerateRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\x0f\n\x07persona\x18\x02 \x01(\t\x12\x30\n\x07history\x18\x03 \x03(\x0b\x32\x1f.voiceagent.v1.ConversationTurn\x12\x10\n\x08question\x18\x04 \x01(\t\x12,\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x1b.voiceagent.v1.ContextChunk\x12/\n\x06limits\x18\x06 \x01(\x0b\x32\x1f.voiceagent.v1.GenerationLimits\x12\x18\n\x10\x66\x61llback_message\x18\x07 \x01(\t\x12\x10\n\x08org_name\x18\x08 \x01(\t\"y\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.voiceagent.v1.Usage\x12\r\n\x05model\x18\x03 \x01(\t\x12\x11\n\tcitations\x18\x04 \x03(\t\x12\x10\n\x08\x66\x61llback\x18\x05 \x01(\x08\"^\n\rGenerateDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\x31\n\x08response\x18\x03 \x01(\x0b\x32\x1f.voiceagent.v1.GenerateResponse2\xab\x01\n\nGeneration\x12K\n\x08Generate\x12\x1e.voiceagent.v1.GenerateRequest\x1a\x1f.voiceagent.v1.GenerateResponse\x12P\n\x0eStreamGenerate\x12\x1e.voiceagent.v1.GenerateRequest\x1a\x1c.voiceagent.v1.GenerateDelta0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17voiceagent/v1/llm.proto\x12\rvoiceagent.v1\x1a\x1avoiceagent/v1/common.proto\"\x89\x01\n\x10\x43onversationTurn\x12\x32\n\x04role\x18\x01 \x01(\x0e\x32$.voiceagent.v1.ConversationTurn.Role\x12\x0c\n\x04text\x18\x02 \x01(\t\"3\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\n\n\x06\x43\x41LLER\x10\x01\x12\t\n\x05\x41GENT\x10\x02\"y\n\x0c\x43ontextChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x12\n\nblock_type\x18\x05 \x01(\t\x12\x14\n\x0cheading_path\x18\x06 \x03(\t\"R\n\x10GenerationLimits\x12\x12\n\nmax_tokens\x18\x01 \x01(\x05\x12\x15\n\rmax_sentences\x18\x02 \x01(\x05\x12\x13\n\x0btemperature\x18\x03 \x01(\x02\"\x98\x02\n\x0fGenerateRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\x0f\n\x07persona\x18\x02 \x01(\t\x12\x30\n\x07history\x18\x03 \x03(\x0b\x32\x1f.voiceagent.v1.ConversationTurn\x12\x10\n\x08question\x18\x04 \x01(\t\x12,\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x1b.voiceagent.v1.ContextChunk\x12/\n\x06limits\x18\x06 \x01(\x0b\x32\x1f.voiceagent.v1.GenerationLimits\x12\x18\n\x10\x66\x61llback_message\x18\x07 \x01(\t\x12\x10\n\x08org_name\x18\x08 \x01(\t\x12\x15\n\runknown_terms\x18\t \x03(\t\"y\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.voiceagent.v1.Usage\x12\r\n\x05model\x18\x03 \x01(\t\x12\x11\n\tcitations\x18\x04 \x03(\t\x12\x10\n\x08\x66\x61llback\x18\x05 \x01(\x08\"^\n\rGenerateDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\x31\n\x08response\x18\x03 \x01(\x0b\x32\x1f.voiceagent.v1.GenerateResponse2\xab\x01\n\nGeneration\x12K\n\x08Generate\x12\x1e.voiceagent.v1.GenerateRequest\x1a\x1f.voiceagent.v1.GenerateResponse\x12P\n\x0eStreamGenerate\x12\x1e.voiceagent.v1.GenerateRequest\x1a\x1c.voiceagent.v1.GenerateDelta0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,15 +37,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONVERSATIONTURN_ROLE']._serialized_start=157
   _globals['_CONVERSATIONTURN_ROLE']._serialized_end=208
   _globals['_CONTEXTCHUNK']._serialized_start=210
-  _globals['_CONTEXTCHUNK']._serialized_end=289
-  _globals['_GENERATIONLIMITS']._serialized_start=291
-  _globals['_GENERATIONLIMITS']._serialized_end=373
-  _globals['_GENERATEREQUEST']._serialized_start=376
-  _globals['_GENERATEREQUEST']._serialized_end=633
-  _globals['_GENERATERESPONSE']._serialized_start=635
-  _globals['_GENERATERESPONSE']._serialized_end=756
-  _globals['_GENERATEDELTA']._serialized_start=758
-  _globals['_GENERATEDELTA']._serialized_end=852
-  _globals['_GENERATION']._serialized_start=855
-  _globals['_GENERATION']._serialized_end=1026
+  _globals['_CONTEXTCHUNK']._serialized_end=331
+  _globals['_GENERATIONLIMITS']._serialized_start=333
+  _globals['_GENERATIONLIMITS']._serialized_end=415
+  _globals['_GENERATEREQUEST']._serialized_start=418
+  _globals['_GENERATEREQUEST']._serialized_end=698
+  _globals['_GENERATERESPONSE']._serialized_start=700
+  _globals['_GENERATERESPONSE']._serialized_end=821
+  _globals['_GENERATEDELTA']._serialized_start=823
+  _globals['_GENERATEDELTA']._serialized_end=917
+  _globals['_GENERATION']._serialized_start=920
+  _globals['_GENERATION']._serialized_end=1091
 # @@protoc_insertion_point(module_scope)

@@ -25,16 +25,20 @@ class ConversationTurn(_message.Message):
     def __init__(self, role: _Optional[_Union[ConversationTurn.Role, str]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ContextChunk(_message.Message):
-    __slots__ = ("text", "document", "chunk_id", "score")
+    __slots__ = ("text", "document", "chunk_id", "score", "block_type", "heading_path")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    HEADING_PATH_FIELD_NUMBER: _ClassVar[int]
     text: str
     document: str
     chunk_id: str
     score: float
-    def __init__(self, text: _Optional[str] = ..., document: _Optional[str] = ..., chunk_id: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+    block_type: str
+    heading_path: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, text: _Optional[str] = ..., document: _Optional[str] = ..., chunk_id: _Optional[str] = ..., score: _Optional[float] = ..., block_type: _Optional[str] = ..., heading_path: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerationLimits(_message.Message):
     __slots__ = ("max_tokens", "max_sentences", "temperature")
@@ -47,7 +51,7 @@ class GenerationLimits(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., max_sentences: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("org_id", "persona", "history", "question", "context", "limits", "fallback_message", "org_name")
+    __slots__ = ("org_id", "persona", "history", "question", "context", "limits", "fallback_message", "org_name", "unknown_terms")
     ORG_ID_FIELD_NUMBER: _ClassVar[int]
     PERSONA_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +60,7 @@ class GenerateRequest(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ORG_NAME_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_TERMS_FIELD_NUMBER: _ClassVar[int]
     org_id: str
     persona: str
     history: _containers.RepeatedCompositeFieldContainer[ConversationTurn]
@@ -64,7 +69,8 @@ class GenerateRequest(_message.Message):
     limits: GenerationLimits
     fallback_message: str
     org_name: str
-    def __init__(self, org_id: _Optional[str] = ..., persona: _Optional[str] = ..., history: _Optional[_Iterable[_Union[ConversationTurn, _Mapping]]] = ..., question: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextChunk, _Mapping]]] = ..., limits: _Optional[_Union[GenerationLimits, _Mapping]] = ..., fallback_message: _Optional[str] = ..., org_name: _Optional[str] = ...) -> None: ...
+    unknown_terms: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, org_id: _Optional[str] = ..., persona: _Optional[str] = ..., history: _Optional[_Iterable[_Union[ConversationTurn, _Mapping]]] = ..., question: _Optional[str] = ..., context: _Optional[_Iterable[_Union[ContextChunk, _Mapping]]] = ..., limits: _Optional[_Union[GenerationLimits, _Mapping]] = ..., fallback_message: _Optional[str] = ..., org_name: _Optional[str] = ..., unknown_terms: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
     __slots__ = ("text", "usage", "model", "citations", "fallback")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoiceagent/v1/retrieval.proto\x12\rvoiceagent.v1\"P\n\rSearchRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x11\n\tmin_score\x18\x04 \x01(\x02\"^\n\tSearchHit\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08\x64ocument\x18\x03 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x04 \x01(\t\x12\x10\n\x08position\x18\x05 \x01(\x05\"J\n\x0eSearchResponse\x12&\n\x04hits\x18\x01 \x03(\x0b\x32\x18.voiceagent.v1.SearchHit\x12\x10\n\x08\x65mbedder\x18\x02 \x01(\t\"<\n\x0f\x43hunkingOptions\x12\x12\n\nchunk_size\x18\x01 \x01(\x05\x12\x15\n\rchunk_overlap\x18\x02 \x01(\x05\"R\n\rIngestOptions\x12\x30\n\x08\x63hunking\x18\x01 \x01(\x0b\x32\x1e.voiceagent.v1.ChunkingOptions\x12\x0f\n\x07rebuild\x18\x02 \x01(\x08\"1\n\rDocumentStart\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\"\x9a\x01\n\rIngestRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1c.voiceagent.v1.IngestOptionsH\x00\x12\x30\n\x08\x64ocument\x18\x03 \x01(\x0b\x32\x1c.voiceagent.v1.DocumentStartH\x00\x12\x0e\n\x04\x64\x61ta\x18\x04 \x01(\x0cH\x00\x42\x06\n\x04part\"I\n\x0e\x44ocumentResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x0e\n\x06\x63hunks\x18\x04 \x01(\x05\"\xd4\x01\n\x0eIngestResponse\x12\x1a\n\x12\x64ocuments_ingested\x18\x01 \x01(\x05\x12\x18\n\x10\x64ocuments_failed\x18\x02 \x01(\x05\x12\x14\n\x0c\x63hunks_added\x18\x03 \x01(\x05\x12\x16\n\x0e\x63hunks_removed\x18\x04 \x01(\x05\x12.\n\x07results\x18\x05 \x03(\x0b\x32\x1d.voiceagent.v1.DocumentResult\x12.\n\x05shard\x18\x06 \x01(\x0b\x32\x1f.voiceagent.v1.ShardDescription\"9\n\x15\x44\x65leteDocumentRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\"`\n\x16\x44\x65leteDocumentResponse\x12\x16\n\x0e\x63hunks_removed\x18\x01 \x01(\x05\x12.\n\x05shard\x18\x02 \x01(\x0b\x32\x1f.voiceagent.v1.ShardDescription\"&\n\x14ListDocumentsRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\"e\n\x0c\x44ocumentInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x05\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\ncharacters\x18\x04 \x01(\x05\x12\x13\n\x0bingested_at\x18\x05 \x01(\t\"G\n\x15ListDocumentsResponse\x12.\n\tdocuments\x18\x01 \x03(\x0b\x32\x1b.voiceagent.v1.DocumentInfo\"&\n\x14\x44\x65scribeShardRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\"\xa3\x01\n\x10ShardDescription\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x05\x12\x11\n\tdocuments\x18\x03 \x01(\x05\x12\x11\n\tdimension\x18\x04 \x01(\x05\x12\x10\n\x08\x65mbedder\x18\x05 \x01(\t\x12\x12\n\nindex_type\x18\x06 \x01(\t\x12\x12\n\nupdated_at\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\x03\x32\xad\x03\n\tRetrieval\x12\x45\n\x06Search\x12\x1c.voiceagent.v1.SearchRequest\x1a\x1d.voiceagent.v1.SearchResponse\x12G\n\x06Ingest\x12\x1c.voiceagent.v1.IngestRequest\x1a\x1d.voiceagent.v1.IngestResponse(\x01\x12]\n\x0e\x44\x65leteDocument\x12$.voiceagent.v1.DeleteDocumentRequest\x1a%.voiceagent.v1.DeleteDocumentResponse\x12Z\n\rListDocuments\x12#.voiceagent.v1.ListDocumentsRequest\x1a$.voiceagent.v1.ListDocumentsResponse\x12U\n\rDescribeShard\x12#.voiceagent.v1.DescribeShardRequest\x1a\x1f.voiceagent.v1.ShardDescriptionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoiceagent/v1/retrieval.proto\x12\rvoiceagent.v1\"P\n\rSearchRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x11\n\tmin_score\x18\x04 \x01(\x02\"\x88\x01\n\tSearchHit\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08\x64ocument\x18\x03 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x04 \x01(\t\x12\x10\n\x08position\x18\x05 \x01(\x05\x12\x12\n\nblock_type\x18\x06 \x01(\t\x12\x14\n\x0cheading_path\x18\x07 \x03(\t\"a\n\x0eSearchResponse\x12&\n\x04hits\x18\x01 \x03(\x0b\x32\x18.voiceagent.v1.SearchHit\x12\x10\n\x08\x65mbedder\x18\x02 \x01(\t\x12\x15\n\runknown_terms\x18\x03 \x03(\t\"<\n\x0f\x43hunkingOptions\x12\x12\n\nchunk_size\x18\x01 \x01(\x05\x12\x15\n\rchunk_overlap\x18\x02 \x01(\x05\"R\n\rIngestOptions\x12\x30\n\x08\x63hunking\x18\x01 \x01(\x0b\x32\x1e.voiceagent.v1.ChunkingOptions\x12\x0f\n\x07rebuild\x18\x02 \x01(\x08\"1\n\rDocumentStart\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\"\x9a\x01\n\rIngestRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1c.voiceagent.v1.IngestOptionsH\x00\x12\x30\n\x08\x64ocument\x18\x03 \x01(\x0b\x32\x1c.voiceagent.v1.DocumentStartH\x00\x12\x0e\n\x04\x64\x61ta\x18\x04 \x01(\x0cH\x00\x42\x06\n\x04part\"I\n\x0e\x44ocumentResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x0e\n\x06\x63hunks\x18\x04 \x01(\x05\"\xd4\x01\n\x0eIngestResponse\x12\x1a\n\x12\x64ocuments_ingested\x18\x01 \x01(\x05\x12\x18\n\x10\x64ocuments_failed\x18\x02 \x01(\x05\x12\x14\n\x0c\x63hunks_added\x18\x03 \x01(\x05\x12\x16\n\x0e\x63hunks_removed\x18\x04 \x01(\x05\x12.\n\x07results\x18\x05 \x03(\x0b\x32\x1d.voiceagent.v1.DocumentResult\x12.\n\x05shard\x18\x06 \x01(\x0b\x32\x1f.voiceagent.v1.ShardDescription\"9\n\x15\x44\x65leteDocumentRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\"`\n\x16\x44\x65leteDocumentResponse\x12\x16\n\x0e\x63hunks_removed\x18\x01 \x01(\x05\x12.\n\x05shard\x18\x02 \x01(\x0b\x32\x1f.voiceagent.v1.ShardDescription\"&\n\x14ListDocumentsRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\"e\n\x0c\x44ocumentInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x05\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\ncharacters\x18\x04 \x01(\x05\x12\x13\n\x0bingested_at\x18\x05 \x01(\t\"G\n\x15ListDocumentsResponse\x12.\n\tdocuments\x18\x01 \x03(\x0b\x32\x1b.voiceagent.v1.DocumentInfo\"&\n\x14\x44\x65scribeShardRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\"\xa3\x01\n\x10ShardDescription\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x05\x12\x11\n\tdocuments\x18\x03 \x01(\x05\x12\x11\n\tdimension\x18\x04 \x01(\x05\x12\x10\n\x08\x65mbedder\x18\x05 \x01(\t\x12\x12\n\nindex_type\x18\x06 \x01(\t\x12\x12\n\nupdated_at\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\x03\x32\xad\x03\n\tRetrieval\x12\x45\n\x06Search\x12\x1c.voiceagent.v1.SearchRequest\x1a\x1d.voiceagent.v1.SearchResponse\x12G\n\x06Ingest\x12\x1c.voiceagent.v1.IngestRequest\x1a\x1d.voiceagent.v1.IngestResponse(\x01\x12]\n\x0e\x44\x65leteDocument\x12$.voiceagent.v1.DeleteDocumentRequest\x1a%.voiceagent.v1.DeleteDocumentResponse\x12Z\n\rListDocuments\x12#.voiceagent.v1.ListDocumentsRequest\x1a$.voiceagent.v1.ListDocumentsResponse\x12U\n\rDescribeShard\x12#.voiceagent.v1.DescribeShardRequest\x1a\x1f.voiceagent.v1.ShardDescriptionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,36 +33,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SEARCHREQUEST']._serialized_start=48
   _globals['_SEARCHREQUEST']._serialized_end=128
-  _globals['_SEARCHHIT']._serialized_start=130
-  _globals['_SEARCHHIT']._serialized_end=224
-  _globals['_SEARCHRESPONSE']._serialized_start=226
-  _globals['_SEARCHRESPONSE']._serialized_end=300
-  _globals['_CHUNKINGOPTIONS']._serialized_start=302
-  _globals['_CHUNKINGOPTIONS']._serialized_end=362
-  _globals['_INGESTOPTIONS']._serialized_start=364
-  _globals['_INGESTOPTIONS']._serialized_end=446
-  _globals['_DOCUMENTSTART']._serialized_start=448
-  _globals['_DOCUMENTSTART']._serialized_end=497
-  _globals['_INGESTREQUEST']._serialized_start=500
-  _globals['_INGESTREQUEST']._serialized_end=654
-  _globals['_DOCUMENTRESULT']._serialized_start=656
-  _globals['_DOCUMENTRESULT']._serialized_end=729
-  _globals['_INGESTRESPONSE']._serialized_start=732
-  _globals['_INGESTRESPONSE']._serialized_end=944
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=946
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1003
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1005
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1101
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=1103
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1141
-  _globals['_DOCUMENTINFO']._serialized_start=1143
-  _globals['_DOCUMENTINFO']._serialized_end=1244
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1246
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1317
-  _globals['_DESCRIBESHARDREQUEST']._serialized_start=1319
-  _globals['_DESCRIBESHARDREQUEST']._serialized_end=1357
-  _globals['_SHARDDESCRIPTION']._serialized_start=1360
-  _globals['_SHARDDESCRIPTION']._serialized_end=1523
-  _globals['_RETRIEVAL']._serialized_start=1526
-  _globals['_RETRIEVAL']._serialized_end=1955
+  _globals['_SEARCHHIT']._serialized_start=131
+  _globals['_SEARCHHIT']._serialized_end=267
+  _globals['_SEARCHRESPONSE']._serialized_start=269
+  _globals['_SEARCHRESPONSE']._serialized_end=366
+  _globals['_CHUNKINGOPTIONS']._serialized_start=368
+  _globals['_CHUNKINGOPTIONS']._serialized_end=428
+  _globals['_INGESTOPTIONS']._serialized_start=430
+  _globals['_INGESTOPTIONS']._serialized_end=512
+  _globals['_DOCUMENTSTART']._serialized_start=514
+  _globals['_DOCUMENTSTART']._serialized_end=563
+  _globals['_INGESTREQUEST']._serialized_start=566
+  _globals['_INGESTREQUEST']._serialized_end=720
+  _globals['_DOCUMENTRESULT']._serialized_start=722
+  _globals['_DOCUMENTRESULT']._serialized_end=795
+  _globals['_INGESTRESPONSE']._serialized_start=798
+  _globals['_INGESTRESPONSE']._serialized_end=1010
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=1012
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1069
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1071
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1167
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=1169
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1207
+  _globals['_DOCUMENTINFO']._serialized_start=1209
+  _globals['_DOCUMENTINFO']._serialized_end=1310
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1312
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1383
+  _globals['_DESCRIBESHARDREQUEST']._serialized_start=1385
+  _globals['_DESCRIBESHARDREQUEST']._serialized_end=1423
+  _globals['_SHARDDESCRIPTION']._serialized_start=1426
+  _globals['_SHARDDESCRIPTION']._serialized_end=1589
+  _globals['_RETRIEVAL']._serialized_start=1592
+  _globals['_RETRIEVAL']._serialized_end=2021
 # @@protoc_insertion_point(module_scope)

@@ -19,26 +19,32 @@ class SearchRequest(_message.Message):
     def __init__(self, org_id: _Optional[str] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ...) -> None: ...
 
 class SearchHit(_message.Message):
-    __slots__ = ("text", "score", "document", "chunk_id", "position")
+    __slots__ = ("text", "score", "document", "chunk_id", "position", "block_type", "heading_path")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    HEADING_PATH_FIELD_NUMBER: _ClassVar[int]
     text: str
     score: float
     document: str
     chunk_id: str
     position: int
-    def __init__(self, text: _Optional[str] = ..., score: _Optional[float] = ..., document: _Optional[str] = ..., chunk_id: _Optional[str] = ..., position: _Optional[int] = ...) -> None: ...
+    block_type: str
+    heading_path: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, text: _Optional[str] = ..., score: _Optional[float] = ..., document: _Optional[str] = ..., chunk_id: _Optional[str] = ..., position: _Optional[int] = ..., block_type: _Optional[str] = ..., heading_path: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("hits", "embedder")
+    __slots__ = ("hits", "embedder", "unknown_terms")
     HITS_FIELD_NUMBER: _ClassVar[int]
     EMBEDDER_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_TERMS_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
     embedder: str
-    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., embedder: _Optional[str] = ...) -> None: ...
+    unknown_terms: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., embedder: _Optional[str] = ..., unknown_terms: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ChunkingOptions(_message.Message):
     __slots__ = ("chunk_size", "chunk_overlap")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from services.common.generated.voiceagent.v1 import common_pb2 as voiceagent_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17voiceagent/v1/tts.proto\x12\rvoiceagent.v1\x1a\x1avoiceagent/v1/common.proto\"\x95\x01\n\x11SynthesizeRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05voice\x18\x03 \x01(\t\x12*\n\x06\x66ormat\x18\x04 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x15\n\rspeaking_rate\x18\x06 \x01(\x02\"\x9d\x01\n\x12SynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12*\n\x06\x66ormat\x18\x02 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x01\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x14.voiceagent.v1.Usage\x12\r\n\x05voice\x18\x05 \x01(\t\"\x9a\x01\n\nAudioChunk\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12*\n\x06\x66ormat\x18\x02 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x10\n\x08sequence\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0c\n\x04last\x18\x05 \x01(\x08\x12#\n\x05usage\x18\x06 \x01(\x0b\x32\x14.voiceagent.v1.Usage2\xb4\x01\n\x0cTextToSpeech\x12Q\n\nSynthesize\x12 .voiceagent.v1.SynthesizeRequest\x1a!.voiceagent.v1.SynthesizeResponse\x12Q\n\x10StreamSynthesize\x12 .voiceagent.v1.SynthesizeRequest\x1a\x19.voiceagent.v1.AudioChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17voiceagent/v1/tts.proto\x12\rvoiceagent.v1\x1a\x1avoiceagent/v1/common.proto\"\x95\x01\n\x11SynthesizeRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05voice\x18\x03 \x01(\t\x12*\n\x06\x66ormat\x18\x04 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x15\n\rspeaking_rate\x18\x06 \x01(\x02\"\xb2\x01\n\x12SynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12*\n\x06\x66ormat\x18\x02 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x01\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x14.voiceagent.v1.Usage\x12\r\n\x05voice\x18\x05 \x01(\t\x12\x13\n\x0bspoken_text\x18\x07 \x01(\t\"\xaf\x01\n\nAudioChunk\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12*\n\x06\x66ormat\x18\x02 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x10\n\x08sequence\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0c\n\x04last\x18\x05 \x01(\x08\x12#\n\x05usage\x18\x06 \x01(\x0b\x32\x14.voiceagent.v1.Usage\x12\x13\n\x0bspoken_text\x18\x07 \x01(\t2\xb4\x01\n\x0cTextToSpeech\x12Q\n\nSynthesize\x12 .voiceagent.v1.SynthesizeRequest\x1a!.voiceagent.v1.SynthesizeResponse\x12Q\n\x10StreamSynthesize\x12 .voiceagent.v1.SynthesizeRequest\x1a\x19.voiceagent.v1.AudioChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,9 +35,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SYNTHESIZEREQUEST']._serialized_start=71
   _globals['_SYNTHESIZEREQUEST']._serialized_end=220
   _globals['_SYNTHESIZERESPONSE']._serialized_start=223
-  _globals['_SYNTHESIZERESPONSE']._serialized_end=380
-  _globals['_AUDIOCHUNK']._serialized_start=383
-  _globals['_AUDIOCHUNK']._serialized_end=537
-  _globals['_TEXTTOSPEECH']._serialized_start=540
-  _globals['_TEXTTOSPEECH']._serialized_end=720
+  _globals['_SYNTHESIZERESPONSE']._serialized_end=401
+  _globals['_AUDIOCHUNK']._serialized_start=404
+  _globals['_AUDIOCHUNK']._serialized_end=579
+  _globals['_TEXTTOSPEECH']._serialized_start=582
+  _globals['_TEXTTOSPEECH']._serialized_end=762
 # @@protoc_insertion_point(module_scope)

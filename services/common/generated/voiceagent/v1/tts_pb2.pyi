@@ -23,31 +23,35 @@ class SynthesizeRequest(_message.Message):
     def __init__(self, org_id: _Optional[str] = ..., text: _Optional[str] = ..., voice: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., language: _Optional[str] = ..., speaking_rate: _Optional[float] = ...) -> None: ...
 
 class SynthesizeResponse(_message.Message):
-    __slots__ = ("audio", "format", "duration_seconds", "usage", "voice")
+    __slots__ = ("audio", "format", "duration_seconds", "usage", "voice", "spoken_text")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
+    SPOKEN_TEXT_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     format: _common_pb2.AudioFormat
     duration_seconds: float
     usage: _common_pb2.Usage
     voice: str
-    def __init__(self, audio: _Optional[bytes] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., voice: _Optional[str] = ...) -> None: ...
+    spoken_text: str
+    def __init__(self, audio: _Optional[bytes] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., voice: _Optional[str] = ..., spoken_text: _Optional[str] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
-    __slots__ = ("audio", "format", "sequence", "text", "last", "usage")
+    __slots__ = ("audio", "format", "sequence", "text", "last", "usage", "spoken_text")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    SPOKEN_TEXT_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     format: _common_pb2.AudioFormat
     sequence: int
     text: str
     last: bool
     usage: _common_pb2.Usage
-    def __init__(self, audio: _Optional[bytes] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., sequence: _Optional[int] = ..., text: _Optional[str] = ..., last: _Optional[bool] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
+    spoken_text: str
+    def __init__(self, audio: _Optional[bytes] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., sequence: _Optional[int] = ..., text: _Optional[str] = ..., last: _Optional[bool] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., spoken_text: _Optional[str] = ...) -> None: ...
