@@ -6,8 +6,8 @@ say, and neither may ever say a FAQ's question, a heading, a list marker or
 a line of code. A paragraph gives its whole sentences (not the fragment a
 chunk overlap starts with), a FAQ gives the sentences of its answer, a list
 or table chunk gives each item or row as a complete phrase. Each passage
-carries the context it is matched on (its headings, its FAQ question) apart
-from what is said.
+carries the context it is matched on (its headings, its FAQ question, the
+kinds of facts it gives) apart from what is said.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.common.generated.voiceagent.v1 import llm_pb2, retrieval_pb2
+from services.common.mentions import mentions
 from services.common.sentences import content_words, split_sentences
 
 # What a chunk of retrieved text is (its block type in the Search and Generate contracts).
@@ -70,7 +71,7 @@ def passages_of(chunk: ContextChunkLike, rank: int = 0) -> list[Passage]:
     found: list[Passage] = []
 
     def add(said: str, block: str, question: str = "") -> None:
-        context = " ".join(part for part in (headings, question, said) if part)
+        context = " ".join(part for part in (headings, question, said, *mentions(said)) if part)
         found.append(Passage(_sentence(said), context, chunk.chunk_id, kind, f"{chunk.chunk_id}/{block}", len(found), rank))
 
     if kind == CODE:

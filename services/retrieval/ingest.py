@@ -19,6 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from services.common.mentions import mentions
 from services.common.sentences import split_sentences
 from services.retrieval.blocks import CODE, FAQ, PARAGRAPH, Block, assemble
 from services.retrieval.formats.html import html_elements
@@ -49,6 +50,8 @@ class Chunk:
     kind: str = PARAGRAPH
     # The headings the text sits under, outermost first.
     headings: tuple[str, ...] = ()
+    # The kinds of facts the text gives ("address location", "phone number": services.common.mentions).
+    mentions: tuple[str, ...] = ()
 
     @property
     def chunk_id(self) -> str:
@@ -56,8 +59,9 @@ class Chunk:
 
     @property
     def indexed_text(self) -> str:
-        """What is embedded and indexed: the heading path, then the text."""
-        return f"{HEADING_SEPARATOR.join(self.headings)}\n{self.text}" if self.headings else self.text
+        """What is embedded and indexed: the heading path, the text, and what kinds of facts it gives."""
+        parts = [HEADING_SEPARATOR.join(self.headings), self.text, " ".join(self.mentions)]
+        return "\n".join(part for part in parts if part)
 
 def document_kind(name: str, media_type: str = "") -> str:
     """The extension that decides how a document is read, from its MIME type or its name."""
@@ -230,7 +234,7 @@ def chunk_blocks(document: str, blocks: list[Block], chunk_size: int = 500, chun
         else:
             texts = _pack_lines([block.text for block in run], chunk_size)
         first = len(chunks)
-        chunks.extend(Chunk(document, first + offset, text, kind, headings) for offset, text in enumerate(texts))
+        chunks.extend(Chunk(document, first + offset, text, kind, headings, mentions(text)) for offset, text in enumerate(texts))
     return chunks
 
 

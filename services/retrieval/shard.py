@@ -234,7 +234,8 @@ class ShardStore:
             dimension = int(manifest["dimension"])
             vectors = np.load(version_dir / "vectors.npy", allow_pickle=False, mmap_mode="r")
             chunks = [
-                Chunk(row["document"], int(row["position"]), row["text"], row.get("kind", PARAGRAPH), tuple(row.get("headings", ())))
+                Chunk(row["document"], int(row["position"]), row["text"], row.get("kind", PARAGRAPH), tuple(row.get("headings", ())),
+                      tuple(row.get("mentions", ())))
                 for row in map(json.loads, (version_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines())
             ]
             documents = {row["name"]: DocumentRecord(**row) for row in manifest["documents"]}
@@ -279,7 +280,7 @@ class ShardStore:
         with open(staging / "chunks.jsonl", "w", encoding="utf-8") as handle:
             for chunk in shard.chunks:
                 row = {"document": chunk.document, "position": chunk.position, "text": chunk.text, "kind": chunk.kind,
-                       "headings": list(chunk.headings)}
+                       "headings": list(chunk.headings), "mentions": list(chunk.mentions)}
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         (staging / "lexical.sqlite").write_bytes(shard.lexical.to_bytes())
         files = ["vectors.npy", "chunks.jsonl", "lexical.sqlite"]

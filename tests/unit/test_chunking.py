@@ -114,7 +114,8 @@ def test_each_chunk_holds_one_kind_under_one_heading_path():
         (LIST_ITEM, ("Rules",), "No pets\nNo smoking"),
         (CODE, ("API",), "curl -X POST"),
     ]
-    assert chunks[1].indexed_text == "Rentals > Prices\nSkis: full day $39\nBoots: full day $16"
+    # Embedded and indexed with its headings and what kind of facts it gives; said without them.
+    assert chunks[1].indexed_text == "Rentals > Prices\nSkis: full day $39\nBoots: full day $16\nprice cost"
 
 
 def test_table_rows_are_packed_whole_and_each_keeps_its_headers():

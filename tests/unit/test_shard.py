@@ -84,7 +84,7 @@ def test_stored_files_are_plain_json_npy_and_sqlite(tmp_path):
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert manifest["embedder"] == "test:embedder" and manifest["chunks"] == 2 and manifest["format"] == 2
     rows = [json.loads(line) for line in (version_dir / "chunks.jsonl").read_text().splitlines()]
-    assert rows[0] == {"document": "a.txt", "position": 0, "text": "one", "kind": "paragraph", "headings": []}
+    assert rows[0] == {"document": "a.txt", "position": 0, "text": "one", "kind": "paragraph", "headings": [], "mentions": []}
     assert np.load(version_dir / "vectors.npy", allow_pickle=False).shape == (2, DIM)
     assert (version_dir / "lexical.sqlite").read_bytes().startswith(b"SQLite format 3")
 
