@@ -8,6 +8,7 @@ with the decoder's key/value cache, as the package does, and the same text.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from pathlib import Path
 
@@ -53,12 +54,16 @@ class MoonshineRecognizer:
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        import moonshine_cpp
         import onnxruntime
 
         from services.stt.backends.ort_format import read_ort_model
 
-        weights = Path(moonshine_cpp.__file__).parent / "models" / "base-en"
+        # Only the package's weights are used, found without importing it: its native runtime dies with SIGILL on
+        # CPUs without AVX-512, and nothing of it must load into this process.
+        spec = importlib.util.find_spec("moonshine_cpp")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError("the moonshine-cpp package (Moonshine's weights) is not installed")
+        weights = Path(spec.submodule_search_locations[0]) / "models" / "base-en"
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
