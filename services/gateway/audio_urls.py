@@ -9,10 +9,15 @@ without the signing key.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 from collections import OrderedDict
+
+
+# An answer is a few sentences; the base64 of its JSON stays far below this.
+MAX_PAYLOAD_CHARACTERS = 8192
 
 
 class InvalidAudioUrlError(ValueError):
@@ -47,15 +52,18 @@ class AudioUrlSigner:
         return f"/audio/{digest}.wav?p={payload}&s={self._signature(digest, payload)}"
 
     def verify(self, digest: str, payload: str, signature: str) -> tuple[str, str, str]:
-        """(org, voice, text) named by a URL this gateway (or a sibling) signed."""
-        if not hmac.compare_digest(self._signature(digest, payload), signature):
+        """(org, voice, text) named by a URL this gateway (or a sibling) signed; InvalidAudioUrlError for
+        anything else, whatever the URL holds."""
+        if len(payload) > MAX_PAYLOAD_CHARACTERS or not (digest + payload + signature).isascii():
+            raise InvalidAudioUrlError("malformed audio URL")
+        if not hmac.compare_digest(self._signature(digest, payload).encode(), signature.encode()):
             raise InvalidAudioUrlError("bad audio URL signature")
         try:
             fields = json.loads(_unb64(payload))
             named = (fields["o"], fields["v"], fields["t"])
-        except (ValueError, KeyError) as error:
+        except (ValueError, KeyError, TypeError, binascii.Error) as error:
             raise InvalidAudioUrlError("malformed audio URL") from error
-        if self.digest(*named) != digest:
+        if not all(isinstance(field, str) for field in named) or self.digest(*named) != digest:
             raise InvalidAudioUrlError("audio URL digest does not match its payload")
         return named
 

@@ -154,6 +154,9 @@ class StreamTokens:
 
     def valid(self, token: str, call_sid: str, org_id: str) -> bool:
         expires, _, signature = token.partition(".")
-        if not (expires.isascii() and expires.isdigit()) or int(expires) < time.time():
+        # A Unix time has at most a dozen digits; anything longer (or not ASCII) is not a token we minted.
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12 and signature.isascii()):
             return False
-        return hmac.compare_digest(self._sign(call_sid, org_id, int(expires)), signature)
+        if int(expires) < time.time():
+            return False
+        return hmac.compare_digest(self._sign(call_sid, org_id, int(expires)).encode(), signature.encode())

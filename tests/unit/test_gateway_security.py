@@ -11,7 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from services.gateway.audio_urls import AudioUrlSigner, InvalidAudioUrlError
 from services.gateway.config import GatewaySettings
-from services.gateway.security import RecordingDownloader, RecordingRefusedError, SignatureVerifier, public_url
+from services.gateway.security import RecordingDownloader, RecordingRefusedError, SignatureVerifier, StreamTokens, public_url
 from services.gateway.sessions import CallSession, MemorySessionStore, RateLimiter
 from services.gateway.turn import GOODBYE_PHRASES
 
@@ -145,3 +145,45 @@ def test_turning_signatures_off_is_loud(caplog, tmp_path):
         assert client.get("/healthz").json() == {"status": "ok"}
     warning = next(r for r in caplog.records if r.getMessage() == "gateway.signatures_disabled")
     assert warning.levelname == "WARNING"
+
+
+def signed(signer: AudioUrlSigner, payload: str) -> tuple[str, str]:
+    """A digest and signature the signer itself would give `payload`, however malformed it is."""
+    digest = "0" * 32
+    return digest, signer._signature(digest, payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["", "not base64 at all!", "W10", "eyJvIjogMX0", "eyJvIjogMSwgInYiOiAyLCAidCI6IDN9", "e30", "bnVsbA"],
+    ids=["empty", "bad base64", "json list", "missing fields", "numbers not strings", "empty object", "null"],
+)
+def test_signed_but_malformed_audio_payloads_are_refused_cleanly(payload):
+    signer = AudioUrlSigner("key")
+    digest, signature = signed(signer, payload)
+    with pytest.raises(InvalidAudioUrlError):
+        signer.verify(digest, payload, signature)
+
+
+def test_audio_urls_with_odd_characters_or_huge_payloads_are_refused_cleanly():
+    signer = AudioUrlSigner("key")
+    with pytest.raises(InvalidAudioUrlError):
+        signer.verify("0" * 32, "eyJvIjoiYSJ9", "é" * 32)
+    digest, signature = signed(signer, "A" * 100_000)
+    with pytest.raises(InvalidAudioUrlError):
+        signer.verify(digest, "A" * 100_000, signature)
+
+
+def test_audio_endpoint_answers_403_never_500_for_bad_urls(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from services.gateway.app import create_app
+
+    with TestClient(create_app(settings(data_dir=tmp_path)), raise_server_exceptions=False) as client:
+        for query in ("p=eyJvIjoiYSJ9&s=%C3%A9%C3%A9", "p=W10&s=" + "0" * 32, "p=&s="):
+            assert client.get(f"/audio/{'0' * 32}.wav?{query}").status_code == 403, query
+
+
+@pytest.mark.parametrize("token", ["9" * 5000 + ".abc", "99999999999.é", "", ".", "12.", "１２３.abc"])
+def test_stream_tokens_that_we_never_minted_are_refused_without_an_error(token):
+    assert not StreamTokens("key", 60).valid(token, "CA1", "acme")
