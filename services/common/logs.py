@@ -85,6 +85,22 @@ def _redact_value(value: Any, limit: int = MAX_FIELD_CHARS) -> Any:
     return value
 
 
+def _without_query(value: Any) -> Any:
+    """A URL or path argument without its query string: signed /audio URLs carry what the agent says to a
+    caller, recording URLs lead to the caller's voice, and neither belongs in a log."""
+    text = str(value) if isinstance(value, str) or type(value).__name__ == "URL" else None
+    if text is not None and "?" in text and (text.startswith("/") or "://" in text[:16]):
+        return text.split("?", 1)[0]
+    return value
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's message, with URL arguments (access logs, HTTP client logs) cut before their query."""
+    if isinstance(record.args, tuple) and record.args:
+        return str(record.msg) % tuple(_without_query(arg) for arg in record.args)
+    return record.getMessage()
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object carrying the call id, org and event fields."""
 
@@ -98,7 +114,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": _message(record),
         }
         if call_sid := call_sid_var.get():
             entry["call_sid"] = call_sid

@@ -118,3 +118,20 @@ def test_a_cut_never_leaves_half_a_phone_number_or_address_behind():
         # Only whole words survive, and a whole number or address is still redacted.
         assert text.startswith(kept) and text[len(kept)] == " ", kept
         assert not any(char.isdigit() or char == "@" for char in redact(kept).replace("[phone]", ""))
+
+
+def access_record(logger: str, message: str, *args) -> dict:
+    record = logging.LogRecord(logger, logging.INFO, __file__, 1, message, args, None)
+    return json.loads(JsonFormatter("gateway").format(record))
+
+
+def test_access_and_http_client_logs_keep_paths_but_never_query_strings():
+    import httpx
+
+    access = access_record("uvicorn.access", '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
+                           "/audio/abc.wav?p=eyJ0IjoiQ2FsbCBtZSJ9&s=f00", "1.1", 200)
+    assert access["event"] == '127.0.0.1:5000 - "GET /audio/abc.wav HTTP/1.1" 200'
+    client = access_record("httpx", 'HTTP Request: %s %s "%s %d %s"', "GET",
+                           httpx.URL("https://api.twilio.com/2010-04-01/Recordings/RE1.wav?token=x"), "HTTP/1.1", 200, "OK")
+    assert client["event"] == 'HTTP Request: GET https://api.twilio.com/2010-04-01/Recordings/RE1.wav "HTTP/1.1 200 OK"'
+    assert access_record("app", "ratio %s?", "1/2")["event"] == "ratio 1/2?"
