@@ -66,6 +66,8 @@ def local_gateway_env(recording_port: int) -> dict[str, str]:
 def run_up(args: argparse.Namespace) -> int:
     args.log_dir.mkdir(parents=True, exist_ok=True)
     env = {"VOICEAGENT_DATA_DIR": os.environ.get("VOICEAGENT_DATA_DIR", str(REPO_ROOT / "data"))}
+    # Local development: ingestion works without a token unless one is configured (services listen on loopback).
+    env["RETRIEVAL_ALLOW_OPEN_WRITES"] = os.environ.get("RETRIEVAL_ALLOW_OPEN_WRITES", "true")
     services: list[ServiceProcess] = [
         ServiceProcess(name, env, args.log_dir / f"{name}.log", DEFAULT_GRPC_PORTS[name], DEFAULT_METRICS_PORTS[name])
         for name in MODEL_SERVICES

@@ -21,8 +21,15 @@ class RetrievalSettings(ServiceSettings):
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_embedding_model: str = Field(default="text-embedding-3-small", validation_alias="OPENAI_EMBEDDING_MODEL")
     openai_timeout_seconds: float = 30.0
-    # When set, Ingest and DeleteDocument need `authorization: Bearer <token>` metadata.
+    # Ingest and DeleteDocument need `authorization: Bearer <token>` metadata with one of these comma-separated
+    # tokens (several during a rotation). Without any, writes are refused unless allow_open_writes is on.
     admin_token: str = ""
+    # Local development only (`voiceagent up` sets it): writes without a token.
+    allow_open_writes: bool = False
+
+    @property
+    def admin_tokens(self) -> list[str]:
+        return [token.strip() for token in self.admin_token.split(",") if token.strip()]
     # Shards at or above this many chunks get an approximate (HNSW) index; see README "Performance".
     approximate_index_threshold: int = Field(default=50_000, ge=1)
     # Loaded shards are evicted, least recently used first, to stay under this budget.

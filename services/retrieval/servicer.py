@@ -110,18 +110,29 @@ class _Upload:
 
 
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
-    def __init__(self, knowledge: KnowledgeBase, admin_token: str, max_document_bytes: int) -> None:
+    def __init__(self, knowledge: KnowledgeBase, admin_tokens: list[str], max_document_bytes: int, allow_open_writes: bool = False) -> None:
         self.knowledge = knowledge
-        self.admin_token = admin_token
+        self.admin_tokens = [token.encode() for token in admin_tokens]
+        self.allow_open_writes = allow_open_writes
         self.max_document_bytes = max_document_bytes
 
     async def _require_admin(self, context: grpc.aio.ServicerContext) -> None:
-        """Writes need `authorization: Bearer <RETRIEVAL_ADMIN_TOKEN>` when a token is configured."""
-        if not self.admin_token:
-            return
+        """Writes need `authorization: Bearer <token>` with one of RETRIEVAL_ADMIN_TOKEN's tokens; without any
+        token configured they are refused, unless open writes were asked for (local development)."""
+        if not self.admin_tokens:
+            if self.allow_open_writes:
+                return
+            log.warning("request.unauthenticated", reason="no admin token configured")
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "writes are refused: set RETRIEVAL_ADMIN_TOKEN on the service (RETRIEVAL_ALLOW_OPEN_WRITES=true only for local development)",
+            )
         header = dict(context.invocation_metadata() or ()).get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), self.admin_token.encode()):
+        presented = token.encode(errors="replace")
+        # Every token is compared, so the time taken does not tell which one nearly matched.
+        matches = [hmac.compare_digest(presented, expected) for expected in self.admin_tokens]
+        if scheme.lower() != "bearer" or not any(matches):
             log.warning("request.unauthenticated", reason="missing" if not header else "wrong token")
             await context.abort(
                 grpc.StatusCode.UNAUTHENTICATED,

@@ -44,7 +44,7 @@ def services(tmp_path_factory) -> Iterator[dict[str, ServiceProcess]]:
     data_dir = tmp_path_factory.mktemp("data")
     copy_sample_org(data_dir)
     logs = tmp_path_factory.mktemp("logs")
-    env = {"VOICEAGENT_DATA_DIR": str(data_dir), "STT_MAX_AUDIO_SECONDS": str(MAX_AUDIO_SECONDS)}
+    env = {"VOICEAGENT_DATA_DIR": str(data_dir), "STT_MAX_AUDIO_SECONDS": str(MAX_AUDIO_SECONDS), "RETRIEVAL_ALLOW_OPEN_WRITES": "true"}
     started = {name: ServiceProcess(name, env, logs / f"{name}.log").start() for name in ("stt", "tts", "llm", "retrieval")}
     try:
         for service in started.values():

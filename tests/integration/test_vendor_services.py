@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 
 def start(name: str, tmp_path, **env: str) -> ServiceProcess:
     copy_sample_org(tmp_path / "data")
-    return ServiceProcess(name, {"VOICEAGENT_DATA_DIR": str(tmp_path / "data"), **env}, tmp_path / f"{name}.log").start().wait_serving()
+    env = {"VOICEAGENT_DATA_DIR": str(tmp_path / "data"), "RETRIEVAL_ALLOW_OPEN_WRITES": "true", **env}
+    return ServiceProcess(name, env, tmp_path / f"{name}.log").start().wait_serving()
 
 
 def outage_then_recovery(call, provider, log_source: ServiceProcess):
