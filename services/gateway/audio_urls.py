@@ -15,7 +15,6 @@ import hmac
 import json
 from collections import OrderedDict
 
-
 # An answer is a few sentences; the base64 of its JSON stays far below this.
 MAX_PAYLOAD_CHARACTERS = 8192
 

@@ -79,8 +79,8 @@ class RecordingDownloader:
     def _scheme_allowed(self, scheme: str) -> bool:
         return scheme == "https" or (scheme == "http" and self.settings.allow_insecure_recording_urls)
 
-    def check(self, url: str) -> str:
-        """The URL to fetch (WAV), or RecordingRefusedError for anything outside the allowlist."""
+    def _allowed(self, url: str) -> str:
+        """`url` without query or fragment when it is on the allowlist; RecordingRefusedError otherwise."""
         try:
             parts = urlsplit(url)
             origin = _origin(url)
@@ -90,13 +90,32 @@ class RecordingDownloader:
             raise RecordingRefusedError(f"recording URL scheme {parts.scheme!r} is not allowed")
         if parts.username or parts.password or not parts.hostname:
             raise RecordingRefusedError("recording URL must not carry credentials")
-        if ".." in parts.path or not any(origin == allowed and parts.path.startswith(path) for allowed, path in self.allowed):
+        # No dot segments and no percent-encoding at all ("%2e%2e", "%2f"): a Twilio recording path has neither,
+        # and either could climb out of an allowlisted prefix once a server decodes it.
+        if ".." in parts.path or "%" in parts.path or "\\" in parts.path:
+            raise RecordingRefusedError("recording URL path is not a plain path")
+        if not any(origin == allowed and parts.path.startswith(path) for allowed, path in self.allowed):
             raise RecordingRefusedError("recording URL is not on RECORDING_URL_ALLOWLIST")
-        url = f"{parts.scheme}://{parts.netloc.lower()}{parts.path}"
+        return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}"
+
+    def check(self, url: str) -> str:
+        """The URL to fetch (WAV), or RecordingRefusedError for anything outside the allowlist."""
+        url = self._allowed(url)
         return url if url.endswith(".wav") else url + ".wav"
 
     async def download(self, url: str) -> bytes:
+        """The recording, fetched within `download_timeout_seconds` in all (retries and redirects included), so a
+        server that trickles bytes cannot hold a turn."""
         target = self.check(url)
+        try:
+            async with asyncio.timeout(self.settings.download_timeout_seconds):
+                return await self._download(target)
+        except TimeoutError as error:
+            raise RecordingUnavailableError(
+                f"recording download took longer than {self.settings.download_timeout_seconds} s"
+            ) from error
+
+    async def _download(self, target: str) -> bytes:
         for attempt in range(1, self.settings.download_attempts + 1):
             try:
                 response = await self._fetch(target)
@@ -112,7 +131,8 @@ class RecordingDownloader:
 
     async def _fetch(self, url: str) -> bytes | None:
         """The recording's bytes, or None for a 404. Twilio may redirect the media to its storage: redirects
-        are followed over https only, and the account credentials go to the allowlisted origin only."""
+        are followed over https to allowlisted prefixes only, and the account credentials go to the origin
+        first asked only."""
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
             auth = None
@@ -123,7 +143,10 @@ class RecordingDownloader:
                     location = str(response.url.join(response.headers.get("location", "")))
                     if not self._scheme_allowed(urlsplit(location).scheme):
                         raise RecordingUnavailableError(f"recording redirected to a non-https URL (HTTP {response.status_code})")
-                    url = location
+                    try:
+                        url = self._allowed(location)
+                    except RecordingRefusedError as error:
+                        raise RecordingUnavailableError(f"recording redirected off the allowlist: {error}") from error
                     continue
                 if response.status_code == 404:
                     return None

@@ -63,6 +63,8 @@ def downloader(**overrides) -> RecordingDownloader:
         "https://evil.example/?https://api.twilio.com/",
         "https://user:pass@api.twilio.com/2010-04-01/x",
         "https://api.twilio.com/2010-04-01/../../internal",
+        "https://api.twilio.com/2010-04-01/%2e%2e/%2e%2e/internal",
+        "https://api.twilio.com/2010-04-01/Accounts%2f..%2finternal",
         "file:///etc/passwd",
         "gopher://api.twilio.com/",
         "https://[api.twilio.com/x",

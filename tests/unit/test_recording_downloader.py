@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -64,10 +65,10 @@ def api_factory():
 
 
 def download(api: FakeTwilioApi, **overrides) -> bytes:
-    settings = GatewaySettings(
-        twilio_auth_token="token", twilio_account_sid="AC123", recording_url_allowlist=api.base,
-        allow_insecure_recording_urls=True, download_retry_seconds=0.01, **overrides,
-    )
+    settings = GatewaySettings(**{
+        "twilio_auth_token": "token", "twilio_account_sid": "AC123", "recording_url_allowlist": api.base,
+        "allow_insecure_recording_urls": True, "download_retry_seconds": 0.01, **overrides,
+    })
 
     async def fetch():
         async with httpx.AsyncClient() as client:
@@ -102,10 +103,57 @@ def test_refuses_recordings_over_the_size_cap(api_factory):
 def test_follows_a_storage_redirect_without_sending_the_credentials_there(api_factory):
     storage = api_factory(body=b"RIFF-from-storage")
     api = api_factory(redirect_to=storage.base + "media/RE1.wav")
-    assert download(api) == b"RIFF-from-storage"
+    assert download(api, recording_url_allowlist=f"{api.base},{storage.base}media/") == b"RIFF-from-storage"
     assert api.calls[0]["auth"].startswith("Basic ") and storage.calls == [{"path": "/media/RE1.wav", "auth": None}]
 
 
 def test_refuses_redirects_to_other_schemes(api_factory):
     with pytest.raises(RecordingUnavailableError, match="non-https"):
         download(api_factory(redirect_to="file:///etc/passwd"))
+
+
+def test_refuses_redirects_off_the_allowlist(api_factory):
+    elsewhere = api_factory(body=b"RIFF-elsewhere")
+    with pytest.raises(RecordingUnavailableError, match="off the allowlist"):
+        download(api_factory(redirect_to=elsewhere.base + "internal/admin"))
+    assert elsewhere.calls == []
+
+
+class TricklingServer(FakeTwilioApi):
+    """Answers 200, then sends a few bytes every half second, forever."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                try:
+                    for _ in range(600):
+                        self.wfile.write(b"x" * 16)
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                except OSError:
+                    pass
+
+        self.calls = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+
+@pytest.mark.timeout(30)
+def test_a_trickling_download_ends_at_the_overall_deadline():
+    server = TricklingServer()
+    try:
+        started = time.monotonic()
+        with pytest.raises(RecordingUnavailableError, match="longer than 2.0 s"):
+            download(server, download_timeout_seconds=2.0)
+        # Each read arrives well inside the per-read timeout, so only an overall deadline ends this.
+        assert time.monotonic() - started < 10
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
