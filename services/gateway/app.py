@@ -129,21 +129,33 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             log.warning("call.unknown_number", dialled=params.get("To", ""), caller=caller)
             return twiml_response(twiml.speak_and_hang_up(Speech(twiml.UNKNOWN_NUMBER)))
         org_id_var.set(org.org_id)
+        call_sid = params.get("CallSid", "")
+        # Twilio retries a webhook it thinks failed: the same call gets the same answer, and nothing counts twice.
+        existing = await gw.store.get(call_sid)
+        if existing is not None and existing.inbound_twiml:
+            log.info("call.inbound_repeated")
+            return twiml_response(existing.inbound_twiml)
         label = gw.orgs.label(org.org_id)
         if not await gw.limiter.allow("calls", caller, gw.settings.calls_per_window):
             CALLS.labels(label, "rate_limited").inc()
             log.warning("call.rate_limited", caller=caller)
             return twiml_response(twiml.speak_and_hang_up(Speech(twiml.RATE_LIMITED), voice=org.twilio_voice))
-        session = CallSession(call_sid=params.get("CallSid", ""), org_id=org.org_id)
-        await gw.store.put(session)
-        ACTIVE_CALLS.inc()
-        log.info("call.started", caller=caller, mode=org.conversation_mode)
+        session = CallSession(call_sid=call_sid, org_id=org.org_id)
+        details = None
         if org.conversation_mode == "streaming":
             token = gw.stream_tokens.mint(session.call_sid, org.org_id)
-            return twiml_response(twiml.connect_stream(base_url(request, gw.settings), org, session.call_sid, token))
-        greeting = await gw.voice.speech(org, org.greeting, session.call_sid)
-        details = {"answer": org.greeting} if gw.settings.turn_details_header else None
-        return twiml_response(twiml.speak_and_listen(greeting, org, base_url(request, gw.settings), gw.settings), details)
+            session.inbound_twiml = twiml.connect_stream(base_url(request, gw.settings), org, session.call_sid, token)
+        else:
+            greeting = await gw.voice.speech(org, org.greeting, session.call_sid)
+            details = {"answer": org.greeting} if gw.settings.turn_details_header else None
+            session.inbound_twiml = twiml.speak_and_listen(greeting, org, base_url(request, gw.settings), gw.settings)
+        if not await gw.store.create(session):
+            # A retry raced this request: answer what the first one stored.
+            stored = await gw.store.get(call_sid)
+            return twiml_response(stored.inbound_twiml if stored else session.inbound_twiml)
+        ACTIVE_CALLS.inc()
+        log.info("call.started", caller=caller, mode=org.conversation_mode)
+        return twiml_response(session.inbound_twiml, details)
 
     async def call_state(params: dict[str, str], gw: Gateway) -> tuple[OrgConfig | None, CallSession | None, bool]:
         """The call's org and session; a missing session (expired, or taken before sessions were shared) starts fresh."""

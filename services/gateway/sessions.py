@@ -20,6 +20,8 @@ class CallSession:
     turns: int = 0
     empty_recordings: int = 0
     started_at: float = field(default_factory=time.time)
+    # What the inbound webhook answered: a retried inbound for the call gets exactly this again.
+    inbound_twiml: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -33,6 +35,14 @@ class SessionStore(Protocol):
     async def get(self, call_sid: str) -> CallSession | None: ...
 
     async def put(self, session: CallSession) -> None: ...
+
+    async def create(self, session: CallSession) -> bool:
+        """Store a new call's session unless the call already has one; False when it had."""
+        ...
+
+    async def claim(self, key: str, ttl_seconds: int) -> bool:
+        """Take `key` for `ttl_seconds` (a single-use token): True for the first taker only."""
+        ...
 
     async def update(self, session: CallSession) -> None:
         """Write back only if the call is still open: a status callback may have ended it meanwhile."""
@@ -52,11 +62,13 @@ class MemorySessionStore:
         self.ttl_seconds = ttl_seconds
         self._sessions: dict[str, tuple[float, str]] = {}
         self._counters: dict[str, tuple[float, int]] = {}
+        self._claims: dict[str, float] = {}
 
     def _expire(self) -> None:
         now = time.monotonic()
         self._sessions = {k: v for k, v in self._sessions.items() if v[0] > now}
         self._counters = {k: v for k, v in self._counters.items() if v[0] > now}
+        self._claims = {k: v for k, v in self._claims.items() if v > now}
 
     async def get(self, call_sid: str) -> CallSession | None:
         self._expire()
@@ -65,6 +77,19 @@ class MemorySessionStore:
 
     async def put(self, session: CallSession) -> None:
         self._sessions[session.call_sid] = (time.monotonic() + self.ttl_seconds, session.to_json())
+
+    async def create(self, session: CallSession) -> bool:
+        if await self.get(session.call_sid) is not None:
+            return False
+        await self.put(session)
+        return True
+
+    async def claim(self, key: str, ttl_seconds: int) -> bool:
+        self._expire()
+        if key in self._claims:
+            return False
+        self._claims[key] = time.monotonic() + ttl_seconds
+        return True
 
     async def update(self, session: CallSession) -> None:
         if await self.get(session.call_sid) is not None:
@@ -94,6 +119,13 @@ class RedisSessionStore:
 
     async def put(self, session: CallSession) -> None:
         await self._redis.set(f"voiceagent:session:{session.call_sid}", session.to_json(), ex=self.ttl_seconds)
+
+    async def create(self, session: CallSession) -> bool:
+        key = f"voiceagent:session:{session.call_sid}"
+        return bool(await self._redis.set(key, session.to_json(), ex=self.ttl_seconds, nx=True))
+
+    async def claim(self, key: str, ttl_seconds: int) -> bool:
+        return bool(await self._redis.set(f"voiceagent:claim:{key}", b"1", ex=ttl_seconds, nx=True))
 
     async def update(self, session: CallSession) -> None:
         await self._redis.set(f"voiceagent:session:{session.call_sid}", session.to_json(), ex=self.ttl_seconds, xx=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import re
 import time
@@ -117,8 +118,14 @@ class StreamingCall:
         org = self.gw.orgs.by_id(org_id)
         # The stream must belong to the call the inbound webhook answered, with the token it minted for that call.
         same_call = parameters.get("call_sid") == call_sid
-        if org is None or not same_call or not self.gw.stream_tokens.valid(str(parameters.get("token", "")), call_sid, org_id):
+        token = str(parameters.get("token", ""))
+        if org is None or not same_call or not self.gw.stream_tokens.valid(token, call_sid, org_id):
             log.warning("stream.rejected", reason="no valid start/token")
+            await self.ws.close(code=POLICY_VIOLATION)
+            return
+        # A token opens one stream once: a second socket for the call, or a replay after `stop`, is refused.
+        if not await self.gw.store.claim(f"stream-token:{hashlib.sha256(token.encode()).hexdigest()}", self.settings.stream_token_seconds):
+            log.warning("stream.rejected", reason="token already used")
             await self.ws.close(code=POLICY_VIOLATION)
             return
         org_id_var.set(org.org_id)

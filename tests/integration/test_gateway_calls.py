@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import urllib.request
 from collections.abc import Iterator
 
@@ -78,7 +79,9 @@ def test_the_status_callback_ends_the_call(stack, voice):
     assert metric(gateway, 'voiceagent_gateway_stage_duration_seconds_count{org="acme",stage="stt"}') >= 1
 
 
-def inbound_params(caller: str = "+15555550103", to: str = ACME, call_sid: str = "CA" + "1" * 32) -> dict[str, str]:
+def inbound_params(caller: str = "+15555550103", to: str = ACME, call_sid: str = "") -> dict[str, str]:
+    """A new call's inbound webhook (a new CallSid each time unless one is given)."""
+    call_sid = call_sid or "CA" + secrets.token_hex(16)
     return {"AccountSid": LOCAL_ACCOUNT_SID, "CallSid": call_sid, "From": caller, "To": to, "CallStatus": "ringing"}
 
 
@@ -176,3 +179,15 @@ def test_a_caller_who_says_nothing_is_prompted_then_let_go(stack):
     assert prompt.record_action and prompt.no_input_action and not prompt.hangup
     second = TwimlAnswer.parse(sim.post(prompt.no_input_action, params).text)
     assert second.hangup and not second.record_action
+
+
+def test_a_retried_inbound_webhook_gets_the_same_answer_and_counts_once(stack):
+    sim, gateway = stack["sim"], stack["gateway"]
+    params = inbound_params("+15555550112", call_sid="CA" + "7" * 32)
+    active = metric(gateway, "voiceagent_gateway_active_calls")
+    answers = {sim.post("/voice/inbound", params).text for _ in range(CALLS_PER_WINDOW + 3)}
+    assert len(answers) == 1 and TwimlAnswer.parse(answers.pop()).record_action
+    assert metric(gateway, "voiceagent_gateway_active_calls") == active + 1
+    # The retries did not count against the caller: their next call is still taken.
+    assert TwimlAnswer.parse(sim.post("/voice/inbound", inbound_params("+15555550112")).text).record_action
+    sim.post("/voice/status", {**params, "CallStatus": "completed"})

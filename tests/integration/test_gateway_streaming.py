@@ -194,6 +194,23 @@ def test_a_stream_without_a_valid_token_for_its_call_is_refused(stack, intrusion
     assert code == 1008 and audio_sent == []
 
 
+def test_a_stream_token_opens_one_stream_once(stack):
+    url, parameters, call_sid = open_stream(stack)
+
+    async def second_socket_and_replay():
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
+            await caller.wait_for_answer()  # the first socket is answered
+            async with MediaStreamCaller(url, parameters, call_sid=call_sid) as intruder:
+                await asyncio.wait_for(intruder.ws.wait_closed(), timeout=10)
+                second = intruder.ws.close_code, intruder.received("media")
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as replay:  # after the call's `stop`
+            await asyncio.wait_for(replay.ws.wait_closed(), timeout=10)
+            return second, (replay.ws.close_code, replay.received("media"))
+
+    second, replay = asyncio.run(second_socket_and_replay())
+    assert second == (1008, []) and replay == (1008, [])
+
+
 def test_voiceagent_call_stream_reports_latency_and_writes_what_was_heard(stack, tmp_path):
     import json
     import os
