@@ -20,13 +20,23 @@ SERVICE_NAMES = {
 }
 
 
+# gRPC backs off reconnecting up to two minutes by default, so a service that restarted was still avoided for
+# seconds (turns fell back meanwhile): reconnect attempts stay at most a second apart.
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
 class ServiceClients:
     def __init__(self, settings: GatewaySettings) -> None:
         self.channels = {
-            "stt": grpc.aio.insecure_channel(settings.stt_addr),
-            "retrieval": grpc.aio.insecure_channel(settings.retrieval_addr),
-            "llm": grpc.aio.insecure_channel(settings.llm_addr),
-            "tts": grpc.aio.insecure_channel(settings.tts_addr),
+            name: grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            for name, address in (
+                ("stt", settings.stt_addr), ("retrieval", settings.retrieval_addr),
+                ("llm", settings.llm_addr), ("tts", settings.tts_addr),
+            )
         }
         self.stt = stt_pb2_grpc.SpeechToTextStub(self.channels["stt"])
         self.retrieval = retrieval_pb2_grpc.RetrievalStub(self.channels["retrieval"])

@@ -86,6 +86,17 @@ def test_each_slow_stage_runs_into_its_deadline_and_the_caller_still_hears_somet
         server.stop(0)
 
 
+def test_a_restarted_service_is_used_again_within_a_second_of_serving(stack):
+    tts = stack["services"]["tts"]
+    tts.kill()
+    assert answer_turn(stack, "+15555550315").details["fallbacks"] == ["tts:UNAVAILABLE"]
+    time.sleep(5)  # long enough for default gRPC reconnect back-off to grow past several seconds
+    tts.start().wait_serving()
+    time.sleep(1.0)
+    turn = answer_turn(stack, "+15555550316")
+    assert turn.details["fallbacks"] == [] and turn.twiml.plays
+
+
 def test_tts_down_means_twilio_says_the_answer(stack):
     stack["services"]["tts"].kill()
     turn = answer_turn(stack, "+15555550311")
