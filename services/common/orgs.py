@@ -74,8 +74,8 @@ class OrgConfig(BaseModel):
 
     @model_validator(mode="after")
     def _overlap_smaller_than_chunk(self) -> OrgConfig:
-        if self.chunk_overlap >= self.chunk_size:
-            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        if self.chunk_overlap > self.chunk_size // 2:
+            raise ValueError("chunk_overlap must be at most half of chunk_size")
         return self
 
 

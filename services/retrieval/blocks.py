@@ -30,6 +30,9 @@ SECTION_END = "section_end"
 BLOCK_KINDS = (PARAGRAPH, FAQ, LIST_ITEM, TABLE_ROW, CODE)
 
 _MAX_HEADING_WORDS = 14
+# A FAQ question longer than this is not a question line but prose that happens to end in "?"; it would also be
+# repeated in every chunk of its answer.
+MAX_QUESTION_CHARS = 300
 _RUN_IN_MAX_WORDS = 4
 # First sentences that are answers, not run-in headings.
 _NOT_RUN_IN = frozenset({"yes", "no", "ok", "okay", "sure", "note", "please", "thanks", "thank you", "sorry"})
@@ -103,7 +106,8 @@ def _mid_sentence(title: str) -> str:
 @dataclass
 class _Assembler:
     blocks: list[Block] = field(default_factory=list)
-    path: list[tuple[int, str]] = field(default_factory=list)
+    # Open headings: level, text, and how many blocks there were when it opened (to see if anything followed it).
+    path: list[tuple[int, str, int]] = field(default_factory=list)
     # An open FAQ: its question and the answer parts gathered so far.
     question: str = ""
     answer: list[str] = field(default_factory=list)
@@ -116,7 +120,7 @@ class _Assembler:
 
     @property
     def headings(self) -> tuple[str, ...]:
-        return tuple(text for _, text in self.path)
+        return tuple(text for _, text, _ in self.path)
 
     def add(self, element: Element) -> None:
         text = clean(element.text)
@@ -124,10 +128,10 @@ class _Assembler:
             self.heading(text, element.level)
         elif element.kind == SECTION_END:
             self.close_faq()
-        elif element.kind == QUESTION or (element.kind == PARAGRAPH and _QUESTION_PREFIX.match(text)):
+        elif (element.kind == QUESTION or (element.kind == PARAGRAPH and _QUESTION_PREFIX.match(text))) and len(text) <= MAX_QUESTION_CHARS:
             self.open_faq(_QUESTION_PREFIX.sub("", text))
-        elif element.kind == PARAGRAPH and not self.question and is_question(text) and len(split_sentences(text)) == 1:
-            # A question standing alone (a bold FAQ line, a line of a text file) opens a FAQ.
+        elif element.kind == PARAGRAPH and is_question(text) and len(split_sentences(text)) == 1:
+            # A question standing alone (a bold FAQ line, a line of a text file) opens a FAQ, closing any open one.
             self.open_faq(text)
         elif element.kind == CODE:
             self.close_faq()
@@ -145,13 +149,20 @@ class _Assembler:
 
     def heading(self, text: str, level: int) -> None:
         self.close_faq()
-        if is_question(text):
-            self.open_faq(text)
-            return
         level = max(1, level or 2)
         while self.path and self.path[-1][0] >= level:
-            self.path.pop()
-        self.path.append((level, text))
+            self.close_heading()
+        if is_question(text) and len(text) <= MAX_QUESTION_CHARS:
+            self.open_faq(text)
+            return
+        self.path.append((level, text, len(self.blocks)))
+
+    def close_heading(self) -> None:
+        """Close the innermost heading; one with nothing under it was a line of content, not a title ("Phone:
+        555-0142" alone in a text file, the last line of a page), so it is kept as a paragraph."""
+        _, text, blocks_before = self.path.pop()
+        if len(self.blocks) == blocks_before:
+            self.blocks.append(Block(PARAGRAPH, text, self.headings))
 
     def open_faq(self, question: str) -> None:
         self.close_faq()
@@ -162,9 +173,7 @@ class _Assembler:
         if self.question and self.answer:
             answer = " ".join(self.answer)
             self.blocks.append(Block(FAQ, answer, self.headings, question=self.question, group=self.question_group))
-        elif self.question:
-            # A question nobody answered is still worth finding, never worth saying.
-            self.blocks.append(Block(PARAGRAPH, self.question, self.headings))
+        # A question nobody answered is dropped: it says nothing, and must never be said.
         self.question, self.answer = "", []
 
     def paragraph(self, text: str) -> None:
@@ -193,6 +202,8 @@ class _Assembler:
 
     def finish(self) -> list[Block]:
         self.close_faq()
+        while self.path:
+            self.close_heading()
         return self.blocks
 
 
@@ -218,6 +229,11 @@ def assemble(elements: list[Element]) -> list[Block]:
 
 
 def looks_like_heading(line: str) -> bool:
-    """A short line without sentence punctuation: a title in plain text or PDF."""
+    """A short line without sentence punctuation: a title in plain text or PDF (not "Phone: 555-0142")."""
     words = line.split()
-    return 0 < len(words) <= _MAX_HEADING_WORDS and line[-1] not in ".,;!" and any(c.isalpha() for c in line)
+    return (
+        0 < len(words) <= _MAX_HEADING_WORDS
+        and line[-1] not in ".,;!"
+        and ":" not in line[:-1]
+        and any(c.isalpha() for c in line)
+    )

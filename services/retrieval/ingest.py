@@ -197,8 +197,9 @@ def _pack_lines(lines: list[str], chunk_size: int) -> list[str]:
 def _faq_pieces(block: Block, chunk_size: int) -> list[str]:
     """A question with its answer; an answer too long for one chunk is cut at sentence ends, each piece under
     the question again, so no piece of an answer is ever found without the question it answers."""
-    room = max(chunk_size - len(block.question) - 1, chunk_size // 2)
-    return [f"{block.question}\n{part}" for part in _pack_prose([block.text], room, 0)]
+    question = block.question if len(block.question) <= chunk_size // 2 else block.question[: chunk_size // 2].rstrip() + "…"
+    room = chunk_size - len(question) - 1
+    return [f"{question}\n{part}" for part in _pack_prose([block.text], room, 0)]
 
 
 def _same_run(block: Block, previous: Block | None) -> bool:
@@ -214,8 +215,8 @@ def _same_run(block: Block, previous: Block | None) -> bool:
 
 def chunk_blocks(document: str, blocks: list[Block], chunk_size: int = 500, chunk_overlap: int = 50) -> list[Chunk]:
     """The document's chunks, each of one kind under one heading path, none longer than `chunk_size`."""
-    if chunk_size <= 0 or not 0 <= chunk_overlap < chunk_size:
-        raise ValueError("need chunk_size > 0 and 0 <= chunk_overlap < chunk_size")
+    if chunk_size <= 0 or not 0 <= chunk_overlap <= chunk_size // 2:
+        raise ValueError("need chunk_size > 0 and 0 <= chunk_overlap <= chunk_size / 2")
     runs: list[list[Block]] = []
     for block in blocks:
         if runs and _same_run(block, runs[-1][-1]):

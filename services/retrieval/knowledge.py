@@ -189,8 +189,8 @@ class KnowledgeBase:
         low, high = CHUNK_SIZE_BOUNDS
         if not low <= size <= high:
             raise InvalidRequestError(f"chunk_size must be between {low} and {high} characters")
-        if not 0 <= overlap < size:
-            raise InvalidRequestError("chunking needs 0 <= chunk_overlap < chunk_size")
+        if not 0 <= overlap <= size // 2:
+            raise InvalidRequestError("chunking needs 0 <= chunk_overlap <= chunk_size / 2")
         names = [document.name for document in documents]
         if len(set(names)) != len(names):
             raise InvalidRequestError("the batch names the same document twice")
@@ -201,10 +201,14 @@ class KnowledgeBase:
         for document in documents:
             try:
                 chunks = await asyncio.to_thread(self._prepare, document, size, overlap)
-            except DocumentError as exc:
-                log.warning("ingest.document_failed", org_id=org_id, document=document.name, error=str(exc))
+            except Exception as exc:
+                # One unreadable document (or a reader's bug on it) must never fail the rest of the batch.
+                error = str(exc) if isinstance(exc, DocumentError) else f"could not read the document ({type(exc).__name__})"
+                if not isinstance(exc, DocumentError):
+                    log.exception("ingest.document_crashed", org_id=org_id, document=document.name)
+                log.warning("ingest.document_failed", org_id=org_id, document=document.name, error=error)
                 DOCUMENTS_INGESTED.labels("failed").inc()
-                outcomes[document.name] = DocumentOutcome(document.name, error=str(exc))
+                outcomes[document.name] = DocumentOutcome(document.name, error=error)
                 continue
             prepared.append((document, chunks))
         all_chunks = [chunk for _, chunks in prepared for chunk in chunks]

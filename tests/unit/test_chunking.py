@@ -125,3 +125,14 @@ def test_table_rows_are_packed_whole_and_each_keeps_its_headers():
     lines = [line for chunk in chunks for line in chunk.text.splitlines()]
     assert all(chunk.kind == TABLE_ROW and len(chunk.text) <= 200 for chunk in chunks)
     assert lines == [f"Item {n}: price ${n}0, loan period {n} days" for n in range(40)]
+
+
+def test_a_long_question_is_cut_so_no_chunk_outgrows_the_chunk_size():
+    block = Block(FAQ, "Yes it is. " * 200, question="Is it " + "really " * 200 + "true?")
+    chunks = chunk_blocks("faq.md", [block], 300, 0)
+    assert all(len(chunk.text) <= 300 for chunk in chunks) and len(chunks) < 20
+
+
+def test_an_overlap_above_half_the_chunk_size_is_refused():
+    with pytest.raises(ValueError):
+        chunk_text("doc", "text", 100, 60)

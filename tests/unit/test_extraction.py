@@ -104,12 +104,13 @@ def test_html_keeps_visible_text_and_its_structure():
         (FAQ, "Is there wifi?", "Yes, free."),
         (LIST_ITEM, "", "Mon-Fri: 9am-5pm"),
         (LIST_ITEM, "", "Sat: 10am-2pm"),
-        (PARAGRAPH, "", "Prices"),
+        (PARAGRAPH, "", "Prices:"),
         (TABLE_ROW, "", "Day rental: price $40"),
         (TABLE_ROW, "", "Week rental: price $150"),
         (CODE, "", "GET /v1/hours"),
     ]
     assert all(b.headings[0] == "Find us" for b in blocks)
+    assert blocks[6].headings == ("Find us", "Prices")  # a table's caption is its rows' context
 
 
 def test_a_table_row_names_its_column_headers():
@@ -185,3 +186,43 @@ def test_rc4_encrypted_pdf_with_a_password_gets_a_clear_error():
     writer.write(out)
     with pytest.raises(DocumentError, match="encrypted with a password"):
         extract_blocks("rc4.pdf", out.getvalue())
+
+
+def kinds_and_texts(name: str, data: bytes) -> list[tuple[str, str, str]]:
+    return [(b.kind, b.question, b.text) for b in extract_blocks(name, data)]
+
+
+def test_questions_one_after_another_each_get_their_own_answer_and_are_never_content():
+    text = b"Do you rent bikes?\n\nYes, daily from 9 a.m.\n\nDo you repair bikes?\n\nYes, all brands.\n\nAnything else?\n\n## Prices\n"
+    assert kinds_and_texts("faq.md", text) == [
+        (FAQ, "Do you rent bikes?", "Yes, daily from 9 a.m."),
+        (FAQ, "Do you repair bikes?", "Yes, all brands."),
+        (PARAGRAPH, "", "Prices"),  # a title with nothing under it is content, not a path
+    ]
+
+
+def test_a_line_that_looked_like_a_title_but_had_nothing_under_it_is_kept_as_content():
+    assert said(extract_blocks("contact.txt", b"Contact\n\nPhone: (555) 201-4400\n\nEmail: info@acme.example")) == (
+        "Phone: (555) 201-4400 Email: info@acme.example"
+    )
+    assert said(extract_blocks("one-line.txt", b"Call us at (555) 201-4400 to book a repair")) == "Call us at (555) 201-4400 to book a repair"
+    assert "J. Smith runs the shop." in said(extract_blocks("team.txt", b"Our team\n\nJ. Smith runs the shop."))
+
+
+def test_html_without_a_closing_head_and_with_blocks_inside_cells_is_read_whole():
+    html = b"""<html><head><title>Acme</title><meta charset=utf-8><body><div><h2>Hours</h2><table>
+<tr><th>Day</th><th>Hours</th></tr><tr><td><div>Monday</div></td><td><div>9-5</div></td></tr>
+<tr><td>Tuesday</td><td>10-6</td></tr></table><p>Call first.</p></div></body></html>"""
+    assert kinds_and_texts("hours.html", html) == [
+        (TABLE_ROW, "", "Monday: hours 9-5"), (TABLE_ROW, "", "Tuesday: hours 10-6"), (PARAGRAPH, "", "Call first."),
+    ]
+
+
+def test_markdown_line_breaks_in_html_keep_words_apart():
+    assert said(extract_blocks("hours.md", b"Monday 9-5<br>Tuesday 10-6<br/>Call 555-201-4400")) == "Monday 9-5 Tuesday 10-6 Call 555-201-4400"
+
+
+def test_a_pdf_that_crashes_the_reader_is_one_failed_document():
+    broken = SAMPLE_PDF.replace(b"/FlateDecode", b"/FateDecode", 1)
+    with pytest.raises(DocumentError, match="corrupt or unreadable PDF"):
+        extract_blocks("broken.pdf", broken)

@@ -30,7 +30,9 @@ _IMPLICIT_CLOSE = {
     "td": ("td", "th"), "th": ("td", "th"), "tr": ("tr", "td", "th"),
 }
 # The containers that decide what their text is; text in any other container belongs to the nearest of these.
-_MEANINGFUL = {*_HEADINGS, "li", "dt", "dd", "summary", "pre", "td", "th"}
+_MEANINGFUL = {*_HEADINGS, "li", "dt", "dd", "summary", "pre", "td", "th", "caption"}
+# Tags that can only be in the body: one of them ends a head whose `</head>` was left out.
+_BODY_STARTS = {"body", *_HEADINGS, "p", "div", "section", "article", "main", "header", "footer", "ul", "ol", "table", "dl"}
 # Deeper than this, content is flattened into its container instead of opening new ones.
 _MAX_DEPTH = 200
 
@@ -45,7 +47,7 @@ class _Table:
 
 
 class _HtmlReader(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, groups: count) -> None:
         super().__init__(convert_charrefs=True)
         self.elements: list[Element] = []
         self.text: list[str] = []
@@ -53,11 +55,14 @@ class _HtmlReader(HTMLParser):
         # The skipped element being passed over (<nav>, <script>...) and how deeply it nests in itself.
         self.skipping = ""
         self.skip_depth = 0
-        self.groups = count(1)
+        self.groups = groups
         self.lists: list[int] = []
         self.tables: list[_Table] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.skipping == "head" and tag in _BODY_STARTS:
+            # `</head>` may be left out: the body's first element ends the head.
+            self.skipping, self.skip_depth = "", 0
         if self.skipping:
             self.skip_depth += tag == self.skipping
             return
@@ -86,9 +91,12 @@ class _HtmlReader(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if self.skipping:
             self.skip_depth -= tag == self.skipping
-            if not self.skip_depth:
-                self.skipping = ""
+            # An element skipped but never closed ends with the page at the latest.
+            if not self.skip_depth or tag in ("body", "html"):
+                self.skipping, self.skip_depth = "", 0
             return
+        if self._in_cell() and tag not in ("table", "tr", "td", "th", "thead", "tbody", "tfoot"):
+            return  # a tag inside a cell was taken as inline text, so its end closes nothing
         if tag in self.open:
             self._close(tag)
 
@@ -152,6 +160,8 @@ class _HtmlReader(HTMLParser):
             return
         if container in _HEADINGS:
             self.elements.append(Element(HEADING, " ".join(lines), level=int(container[1])))
+        elif container == "caption":
+            self.elements.append(Element(PARAGRAPH, " ".join(lines) + ":"))
         elif container in ("dt", "summary"):
             self.elements.append(Element(QUESTION, " ".join(lines)))
         elif container == "li" and self.lists:
@@ -170,7 +180,9 @@ class _HtmlReader(HTMLParser):
         return self.elements
 
 
-def html_elements(html: str) -> list[Element]:
-    reader = _HtmlReader()
+def html_elements(html: str, groups: count | None = None) -> list[Element]:
+    """`groups` numbers lists and tables; a document that embeds HTML (Markdown) passes its own, so the
+    numbers never clash."""
+    reader = _HtmlReader(groups or count(1))
     reader.feed(html)
     return reader.finish()

@@ -24,6 +24,8 @@ def _inline_text(token: Token) -> str:
             parts.append(" ")
         elif child.type == "image":
             parts.append(child.content)
+        elif child.type == "html_inline" and child.content.lower().startswith("<br"):
+            parts.append(" ")
     return "".join(parts)
 
 
@@ -56,7 +58,7 @@ def markdown_elements(markdown: str) -> list[Element]:
         elif kind in ("fence", "code_block"):
             elements.append(Element(CODE, token.content))
         elif kind == "html_block":
-            elements.extend(html_elements(token.content))
+            elements.extend(html_elements(token.content, groups))
         elif kind == "inline":
             opener = tokens[position - 1].type
             text = _inline_text(token)

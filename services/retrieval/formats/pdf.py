@@ -10,7 +10,7 @@ import re
 from collections import Counter
 
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PyPdfError
+from pypdf.errors import FileNotDecryptedError
 
 from services.retrieval.blocks import Element, looks_like_heading
 from services.retrieval.formats.text import LIST_MARKER, text_elements
@@ -37,10 +37,11 @@ def _page_lines(data: bytes) -> list[list[str]]:
         pages = [page.extract_text(extraction_mode="layout") or "" for page in reader.pages]
     except FileNotDecryptedError as exc:
         raise PdfUnreadableError("PDF is encrypted with a password: upload an unprotected copy") from exc
-    # pypdf surfaces malformed files as many exception types; each means this document is unreadable.
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
-        if isinstance(exc, PdfUnreadableError):
-            raise
+    except PdfUnreadableError:
+        raise
+    # pypdf surfaces malformed files as many exception types (NotImplementedError for an unknown filter among
+    # them); each means this one document is unreadable.
+    except Exception as exc:
         raise PdfUnreadableError(f"corrupt or unreadable PDF: {exc}") from exc
     if not any(page.strip() for page in pages):
         raise PdfUnreadableError("PDF has no extractable text (is it a scanned image?)")

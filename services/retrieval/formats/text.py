@@ -11,7 +11,8 @@ from itertools import count
 
 from services.retrieval.blocks import HEADING, LIST_ITEM, PARAGRAPH, TABLE_ROW, Element, clean, looks_like_heading
 
-LIST_MARKER = re.compile(r"^\s{0,8}(?:[-*•‣◦▪●○■□–]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+")
+# Bullets, "1." or "1)", and lower-case "a)" or "a." (an upper-case "J." is an initial: "J. Smith runs the shop").
+LIST_MARKER = re.compile(r"^\s{0,8}(?:[-*•‣◦▪●○■□–]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
 _NUMBERED_TITLE = re.compile(r"^\s{0,3}(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,5}\.)\s+(?=[A-Z])")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _SHORT_LINE = 60
