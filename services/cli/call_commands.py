@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 
-from services.cli.call_simulator import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, RecordingServer, TwilioSimulator
+from services.cli.call_simulator import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, RecordingServer, TwilioSimulator, TwimlAnswer
 from services.cli.launcher import REPO_ROOT, GatewayProcess, ServiceProcess
 from services.cli.output import add_address_option, print_json, print_table
 from services.cli.stream_simulator import MediaStreamCaller
@@ -63,6 +63,25 @@ def local_gateway_env(recording_port: int) -> dict[str, str]:
     }
 
 
+class RestartPolicy:
+    """When a service that died may start again: at once the first time, then after 1, 2, 4... up to 30 seconds,
+    so a service that crashes on start cannot spin the machine."""
+
+    def __init__(self, first_delay: float = 1.0, max_delay: float = 30.0) -> None:
+        self.first_delay, self.max_delay = first_delay, max_delay
+        self.count: dict[str, int] = {}
+        self.next_at: dict[str, float] = {}
+
+    def due(self, name: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if now < self.next_at.get(name, 0.0):
+            return False
+        restarts = self.count.get(name, 0)
+        self.count[name] = restarts + 1
+        self.next_at[name] = now + min(self.max_delay, self.first_delay * 2 ** restarts) if restarts else now + self.first_delay
+        return True
+
+
 def run_up(args: argparse.Namespace) -> int:
     args.log_dir.mkdir(parents=True, exist_ok=True)
     env = {"VOICEAGENT_DATA_DIR": os.environ.get("VOICEAGENT_DATA_DIR", str(REPO_ROOT / "data"))}
@@ -94,11 +113,14 @@ def run_up(args: argparse.Namespace) -> int:
         else:
             print_table(["service", "address", "metrics", "log"], rows)
             print("\nall services are up (local simulation settings: the gateway trusts the call simulator). Ctrl-C stops them.", flush=True)
+        restarts = RestartPolicy()
         while not stopping:
-            dead = [s.name for s in services if not s.alive()]
-            if dead:
-                print(f"error: {', '.join(dead)} stopped unexpectedly; see {args.log_dir}", file=sys.stderr)
-                return 1
+            for service in services:
+                if not service.alive() and restarts.due(service.name):
+                    # The others keep serving (calls in progress go on); only the one that died starts again.
+                    print(f"warning: {service.name} stopped unexpectedly (exit {service.process.returncode}); restarting it"
+                          f" (restart {restarts.count[service.name]}); see {service.log_path}", file=sys.stderr, flush=True)
+                    service.start()
             time.sleep(0.5)
         return 0
     finally:
@@ -185,9 +207,13 @@ async def _stream_call(args: argparse.Namespace, to: str, turns: list[bytes]) ->
     simulator = TwilioSimulator(args.gateway_url, token, account, recordings=None)
     call_sid = "CA" + secrets.token_hex(16)
     params = {"AccountSid": account, "CallSid": call_sid, "From": args.caller, "To": to, "CallStatus": "ringing"}
-    stream = ElementTree.fromstring(simulator.post("/voice/inbound", params).raise_for_status().text).find("Connect/Stream")
+    body = simulator.post("/voice/inbound", params).raise_for_status().text
+    stream = ElementTree.fromstring(body).find("Connect/Stream")
     if stream is None:
-        raise SystemExit(f"error: org {args.org} is not in streaming mode (conversation_mode)")
+        answer = TwimlAnswer.parse(body)
+        if answer.record_action:
+            raise SystemExit(f"error: org {args.org} is not in streaming mode (conversation_mode)")
+        raise SystemExit(f"error: the gateway did not take the call; it said: {' '.join(answer.says) or '(nothing)'}")
     parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
     async with MediaStreamCaller(stream.get("url"), parameters, call_sid=call_sid, account_sid=account) as caller:
         await caller.wait_for_answer()

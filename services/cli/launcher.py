@@ -124,6 +124,8 @@ class GatewayProcess(ServiceProcess):
         for key in ("GATEWAY_GRPC_HOST", "GATEWAY_GRPC_PORT", "GATEWAY_METRICS_PORT"):
             self.env.pop(key, None)
         self.env.update({"GATEWAY_HTTP_HOST": "127.0.0.1", "GATEWAY_HTTP_PORT": str(self.grpc_port), **(env or {})})
+        # Started here, the gateway is reached at its own loopback address (a deployment sets its public URL).
+        self.env.setdefault("PUBLIC_BASE_URL", self.address)
 
     @property
     def address(self) -> str:

@@ -60,6 +60,9 @@ def base_url(request: Request, settings: GatewaySettings) -> str:
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if problem := settings.unsafe_public_url():
+            log.error("gateway.refused_to_start", detail=problem)
+            raise RuntimeError(problem)
         store: SessionStore = (
             RedisSessionStore(settings.redis_url, settings.session_ttl_seconds)
             if settings.redis_url

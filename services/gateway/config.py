@@ -20,6 +20,8 @@ class GatewaySettings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="VOICEAGENT_LOG_LEVEL")
 
     twilio_auth_token: str = Field(default="", validation_alias="TWILIO_AUTH_TOKEN")
+    # During a rotation of the Twilio auth token: the other token, also accepted for signatures.
+    twilio_secondary_auth_token: str = Field(default="", validation_alias="TWILIO_SECONDARY_AUTH_TOKEN")
     twilio_account_sid: str = Field(default="", validation_alias="TWILIO_ACCOUNT_SID")
     # The URL Twilio calls, when the gateway sits behind a proxy or tunnel.
     public_base_url: str = Field(default="", validation_alias="PUBLIC_BASE_URL")
@@ -71,6 +73,19 @@ class GatewaySettings(BaseSettings):
 
     record_timeout_seconds: int = Field(default=2, ge=1, le=10)
     record_max_length_seconds: int = Field(default=30, ge=5, le=600)
+
+    def unsafe_public_url(self) -> str:
+        """Why this configuration must not serve, or "" when it may.
+
+        With signatures checked and neither PUBLIC_BASE_URL nor trusted proxy headers, the URL a signature
+        is checked against comes from the request's own Host header, and a request signed for another host
+        would be accepted and answered with audio URLs pointing there."""
+        if self.twilio_auth_token and not self.insecure_skip_signature and not (self.public_base_url or self.trust_proxy_headers):
+            return (
+                "TWILIO_AUTH_TOKEN is set but the gateway's public URL is not: set PUBLIC_BASE_URL to the URL Twilio "
+                "calls (https://voice.example.com), or GATEWAY_TRUST_PROXY_HEADERS=true behind a proxy you control"
+            )
+        return ""
 
     def allowed_recording_prefixes(self) -> list[str]:
         return [prefix.strip() for prefix in self.recording_url_allowlist.split(",") if prefix.strip()]

@@ -47,17 +47,21 @@ def public_url(request: Request, settings: GatewaySettings) -> str:
 
 
 class SignatureVerifier:
+    """Checks X-Twilio-Signature against the auth token, or the secondary token while one is being rotated in."""
+
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self._validator = RequestValidator(settings.twilio_auth_token)
+        tokens = [token for token in (settings.twilio_auth_token, settings.twilio_secondary_auth_token) if token]
+        self._validators = [RequestValidator(token) for token in tokens] if settings.twilio_auth_token else []
 
     def is_valid(self, request: Request, params: dict[str, str]) -> bool:
         if self.settings.insecure_skip_signature:
             return True
         signature = request.headers.get("x-twilio-signature", "")
-        if not signature or not self.settings.twilio_auth_token:
+        if not signature or not self._validators:
             return False
-        return self._validator.validate(public_url(request, self.settings), params, signature)
+        url = public_url(request, self.settings)
+        return any(validator.validate(url, params, signature) for validator in self._validators)
 
 
 MAX_REDIRECTS = 3

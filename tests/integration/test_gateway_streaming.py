@@ -235,6 +235,29 @@ def test_voiceagent_call_stream_reports_latency_and_writes_what_was_heard(stack,
     assert heard.duration_seconds > 3
 
 
+def test_voiceagent_call_stream_says_what_happened_when_the_call_is_refused(stack, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from services.gateway.twiml import RATE_LIMITED
+    from tests.conftest import REPO_ROOT
+
+    caller = "+15555550999"
+    for number in range(10):  # GATEWAY_CALLS_PER_WINDOW's default: this caller's next call is refused
+        stack["sim"].post("/voice/inbound", {"CallSid": f"CA{number:030d}99", "From": caller, "To": STREAM_NUMBER})
+    question = tmp_path / "question.wav"
+    question.write_bytes(audio.wav_bytes(audio.decode(stack["speech"]["Where can I park?"], audio.MULAW)))
+    env = {**os.environ, "GATEWAY_URL": stack["gateway"].address, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "VOICEAGENT_DATA_DIR": str(stack["data"])}
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "call", "--org", "streamco", "--stream", "--wav", str(question),
+         "--caller", caller, "-o", str(tmp_path)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0 and "did not take the call" in result.stderr and RATE_LIMITED in result.stderr
+    assert "not in streaming mode" not in result.stderr
+
+
 @contextmanager
 def stage_down(stack, name: str) -> Iterator[None]:
     """The named model service killed for the duration, then restarted on its ports for the next test."""

@@ -27,6 +27,19 @@ def settings(**overrides) -> GatewaySettings:
     return GatewaySettings(**{"twilio_auth_token": "token", **overrides})
 
 
+def test_a_gateway_checking_signatures_must_know_its_public_url(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from services.gateway.app import create_app
+
+    assert "PUBLIC_BASE_URL" in settings().unsafe_public_url()
+    assert not settings(public_base_url="https://voice.example.com").unsafe_public_url()
+    assert not settings(trust_proxy_headers=True).unsafe_public_url()
+    assert not settings(insecure_skip_signature=True).unsafe_public_url()
+    with pytest.raises(RuntimeError, match="PUBLIC_BASE_URL"), TestClient(create_app(settings(data_dir=tmp_path))):
+        pass
+
+
 def test_the_signed_url_is_our_own_by_default():
     assert public_url(request(query="a=1"), settings()) == "http://gateway.internal:8000/voice/inbound?a=1"
 
@@ -49,6 +62,15 @@ def test_signatures_are_checked_against_that_url():
     assert not SignatureVerifier(settings()).is_valid(signed, params)
     assert not SignatureVerifier(settings(public_base_url="https://voice.example.com", twilio_auth_token="")).is_valid(signed, params)
     assert SignatureVerifier(settings(insecure_skip_signature=True)).is_valid(request(), params)
+
+
+def test_during_a_token_rotation_both_tokens_sign_and_no_other():
+    params = {"CallSid": "CA1", "From": "+15555550100"}
+    url = "https://voice.example.com/voice/inbound"
+    rotating = SignatureVerifier(settings(public_base_url="https://voice.example.com", twilio_auth_token="new", twilio_secondary_auth_token="old"))
+    for token, accepted in (("new", True), ("old", True), ("other", False)):
+        signed = request(headers={"X-Twilio-Signature": RequestValidator(token).compute_signature(url, params)})
+        assert rotating.is_valid(signed, params) is accepted, token
 
 
 def downloader(**overrides) -> RecordingDownloader:
@@ -181,7 +203,7 @@ def test_audio_endpoint_answers_403_never_500_for_bad_urls(tmp_path):
 
     from services.gateway.app import create_app
 
-    with TestClient(create_app(settings(data_dir=tmp_path)), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings(data_dir=tmp_path, public_base_url="http://testserver")), raise_server_exceptions=False) as client:
         for query in ("p=eyJvIjoiYSJ9&s=%C3%A9%C3%A9", "p=W10&s=" + "0" * 32, "p=&s="):
             assert client.get(f"/audio/{'0' * 32}.wav?{query}").status_code == 403, query
 
