@@ -70,6 +70,8 @@ class GatewaySettings(BaseSettings):
     stream_tentative_pause_ms: int = Field(default=200, ge=0, le=3000)
     barge_in_min_speech_ms: int = Field(default=400, ge=0, le=5000)
     stream_token_seconds: int = Field(default=60, ge=5)
+    # A Media Stream with no message for this long (Twilio sends a frame every 20 ms) is closed.
+    stream_idle_seconds: float = Field(default=30.0, gt=0, le=600)
 
     record_timeout_seconds: int = Field(default=2, ge=1, le=10)
     record_max_length_seconds: int = Field(default=30, ge=5, le=600)

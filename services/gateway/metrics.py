@@ -29,9 +29,16 @@ STREAM_LATENCY = Histogram(
 BARGE_INS = Counter("voiceagent_gateway_barge_ins_total", "Caller speech that interrupted the agent, by org.", ["org"])
 CANCELLED_ANSWERS = Counter("voiceagent_gateway_cancelled_answers_total", "Answers cut short by barge-in, by org.", ["org"])
 WEBHOOKS_REJECTED = Counter("voiceagent_gateway_webhooks_rejected_total", "Webhooks refused, by reason.", ["reason"])
+MALFORMED_STREAM_MESSAGES = Counter(
+    "voiceagent_gateway_stream_malformed_messages_total", "Media Streams messages ignored as malformed after the call started."
+)
 
-# "handed_back": a streaming call whose stream the gateway closed (stt or tts down) so Twilio speaks the fallback.
-CALL_OUTCOMES = ("completed", "busy", "failed", "no-answer", "canceled", "rate_limited", "disconnected", "handed_back")
+# "handed_back": a streaming call whose stream the gateway closed (stt or tts down) so Twilio speaks the fallback;
+# "idle_timeout": a stream silent for GATEWAY_STREAM_IDLE_SECONDS; "protocol_error": too many malformed messages.
+CALL_OUTCOMES = (
+    "completed", "busy", "failed", "no-answer", "canceled", "rate_limited", "disconnected", "handed_back", "idle_timeout",
+    "protocol_error",
+)
 TURN_OUTCOMES = ("answered", "fallback", "not_heard", "no_input", "caller_done", "turn_limit", "rate_limited")
 KNOWN_FALLBACKS = [("download", "refused"), ("download", "unavailable")] + [
     (stage, reason) for stage in ("stt", "retrieval", "llm", "tts") for reason in ("UNAVAILABLE", "DEADLINE_EXCEEDED")

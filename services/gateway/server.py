@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from services.common.logs import configure_logging
+from services.common.media_streams import MAX_MESSAGE_CHARS
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 
@@ -19,4 +20,6 @@ def main() -> None:
         log_config=None,  # keep our JSON logs
         timeout_graceful_shutdown=10,
         proxy_headers=False,
+        # Media Streams messages are a few hundred bytes; the default (16 MB) would let one message cost 16 MB.
+        ws_max_size=MAX_MESSAGE_CHARS * 4,
     )

@@ -13,7 +13,6 @@ transcript releases it, or starts a new one if the words differ.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import re
@@ -25,13 +24,13 @@ from collections.abc import AsyncIterator
 import grpc
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from services.common import audio
+from services.common import audio, media_streams
 from services.common.generated.voiceagent.v1 import llm_pb2, retrieval_pb2, stt_pb2
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
 from services.common.passages import best_overlap_passage, context_chunks
 from services.common.sentences import complete_sentences
-from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS
+from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS, MALFORMED_STREAM_MESSAGES
 from services.gateway.replies import TELEPHONE, Milestones, Reply, Voice
 from services.gateway.sessions import CallSession
 
@@ -41,6 +40,8 @@ log = get_logger(__name__)
 RECENT_FRAMES = 5
 BACKCHANNEL = re.compile(r"^\W*(mm+-?hm+|uh-?huh|yeah|yes|ok(ay)?|right|sure|mhm|hmm+)\W*$", re.IGNORECASE)
 POLICY_VIOLATION = 1008
+# Malformed messages tolerated on one call before it is ended as a protocol error.
+MAX_MALFORMED_MESSAGES = 50
 SpeechEvent = stt_pb2.SpeechEvent
 
 
@@ -94,34 +95,41 @@ class StreamingCall:
             except (WebSocketDisconnect, RuntimeError):
                 pass  # the caller hung up or the stream was handed back: nobody can hear it, and `run` ends the call
 
-    async def _start(self) -> dict | None:
-        """Wait for Twilio's `start`; None when it never comes or does not authenticate."""
-        while True:
-            message = json.loads(await asyncio.wait_for(self.ws.receive_text(), timeout=10))
-            if message.get("event") == "start":
-                return message
-            if message.get("event") != "connected":
-                return None
+    async def _next_message(self) -> media_streams.InboundMessage:
+        """Twilio's next message, validated; WebSocketDisconnect when the caller is gone, TimeoutError when
+        nothing came for `stream_idle_seconds`, MediaStreamError for anything malformed."""
+        received = await asyncio.wait_for(self.ws.receive(), timeout=self.settings.stream_idle_seconds)
+        if received.get("type") == "websocket.disconnect":
+            raise WebSocketDisconnect(received.get("code", 1000))
+        return media_streams.parse(received.get("text"))
+
+    async def _start(self) -> media_streams.Start | None:
+        """Wait for Twilio's `start`; None (with the reason logged once) when anything else comes first."""
+        try:
+            while True:
+                message = await self._next_message()
+                if isinstance(message, media_streams.Start):
+                    return message
+                if not isinstance(message, media_streams.Connected):
+                    raise media_streams.MediaStreamError("the first messages must be connected and start")
+        except (TimeoutError, WebSocketDisconnect, media_streams.MediaStreamError) as error:
+            log.warning("stream.rejected", reason=str(error) or type(error).__name__)
+            return None
 
     async def run(self) -> None:
         await self.ws.accept()
-        try:
-            start = await self._start()
-        except (TimeoutError, WebSocketDisconnect, ValueError):
-            start = None
-        details = (start or {}).get("start")
-        details = details if isinstance(details, dict) else {}
-        parameters = details.get("customParameters")
-        parameters = parameters if isinstance(parameters, dict) else {}
-        call_sid, org_id = str(details.get("callSid", "")), str(parameters.get("org_id", ""))
+        start = await self._start()
+        parameters = start.parameters if start else {}
+        call_sid, org_id = (start.call_sid if start else ""), parameters.get("org_id", "")
         call_sid_var.set(call_sid)
-        org = self.gw.orgs.by_id(org_id)
+        org = self.gw.orgs.by_id(org_id) if start else None
         # The stream must belong to the call the inbound webhook answered, with the token it minted for that call.
         same_call = parameters.get("call_sid") == call_sid
-        token = str(parameters.get("token", ""))
+        token = parameters.get("token", "")
         if org is None or not same_call or not self.gw.stream_tokens.valid(token, call_sid, org_id):
-            log.warning("stream.rejected", reason="no valid start/token")
-            await self.ws.close(code=POLICY_VIOLATION)
+            if start is not None:
+                log.warning("stream.rejected", reason="no valid start/token")
+            await self._close(POLICY_VIOLATION)
             return
         # A token opens one stream once: a second socket for the call, or a replay after `stop`, is refused.
         if not await self.gw.store.claim(f"stream-token:{hashlib.sha256(token.encode()).hexdigest()}", self.settings.stream_token_seconds):
@@ -129,7 +137,7 @@ class StreamingCall:
             await self.ws.close(code=POLICY_VIOLATION)
             return
         org_id_var.set(org.org_id)
-        self.org, self.label, self.stream_sid = org, self.gw.orgs.label(org.org_id), start.get("streamSid", "")
+        self.org, self.label, self.stream_sid = org, self.gw.orgs.label(org.org_id), start.stream_sid
         opened = await self.gw.store.get(call_sid)
         self.session = opened or CallSession(call_sid=call_sid, org_id=org.org_id)
         self.voice = Voice(
@@ -158,25 +166,46 @@ class StreamingCall:
             log.info("stream.ended", outcome=outcome, turns=self.session.turns)
 
     async def _receive(self) -> str:
-        """Twilio's messages until `stop` ("completed") or a dropped connection ("disconnected")."""
+        """Twilio's messages until `stop` ("completed"), a dropped connection ("disconnected"), silence on the
+        socket for `stream_idle_seconds` ("idle_timeout") or too many malformed messages ("protocol_error")."""
+        malformed = 0
         try:
             while True:
-                message = json.loads(await self.ws.receive_text())
-                event = message.get("event")
-                if event == "media":
-                    frame = base64.b64decode(message["media"]["payload"])
+                try:
+                    message = await self._next_message()
+                except media_streams.MediaStreamError as error:
+                    # One bad message is ignored (and counted); a stream of them ends the call.
+                    malformed += 1
+                    MALFORMED_STREAM_MESSAGES.inc()
+                    if malformed == 1:
+                        log.warning("stream.malformed_message", reason=str(error))
+                    if malformed > MAX_MALFORMED_MESSAGES:
+                        await self._close(POLICY_VIOLATION)
+                        return "protocol_error"
+                    continue
+                if isinstance(message, media_streams.Media):
+                    frame = message.payload
                     self.clock.received(frame)
                     self.recent_loudness.append(audio.rms_dbfs(audio.mulaw_decode(frame)) >= audio.SPEECH_DBFS)
                     self.audio_in.put_nowait(frame)
-                elif event == "mark":
-                    self.played.add(message["mark"]["name"])
-                elif event == "dtmf":
+                elif isinstance(message, media_streams.Mark):
+                    self.played.add(message.name)
+                elif isinstance(message, media_streams.Dtmf):
                     # Keypresses are not part of the conversation; the digit is not logged (it may be a card number).
                     log.info("stream.dtmf_ignored")
-                elif event == "stop":
+                elif isinstance(message, media_streams.Stop):
                     return "completed"
+        except TimeoutError:
+            await self._close(1000)
+            return "idle_timeout"
         except WebSocketDisconnect:
             return "handed_back" if self.handed_back else "disconnected"
+
+    async def _close(self, code: int) -> None:
+        try:
+            await self.ws.close(code=code)
+        except RuntimeError:
+            pass  # already closed by the other side
 
     async def _hand_back(self) -> None:
         """Close the stream: Twilio goes on with the TwiML after <Connect>, the org's fallback spoken by Twilio

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import json
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from tests.twilio_messages import TO_TWILIO, shape
 pytestmark = pytest.mark.slow
 
 STREAM_NUMBER = "+14155550133"
+IDLE_SECONDS = 4
 CALLERS = itertools.count(1)
 TELEPHONE = common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000)
 
@@ -34,7 +36,7 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     data_dir = tmp_path_factory.mktemp("data")
     copy_sample_org(data_dir)
     write_org(data_dir, "streamco", STREAM_NUMBER, conversation_mode="streaming")
-    with running_system(data_dir, tmp_path_factory.mktemp("logs")) as system:
+    with running_system(data_dir, tmp_path_factory.mktemp("logs"), GATEWAY_STREAM_IDLE_SECONDS=str(IDLE_SECONDS)) as system:
         speech = caller_speech(system.services, ["What time do you open on Saturday?", "And on Sundays?", "Where can I park?"], audio.MULAW)
         yield {"services": system.services, "gateway": system.gateway, "sim": system.sim, "speech": speech, "data": data_dir}
 
@@ -256,6 +258,71 @@ def test_voiceagent_call_stream_says_what_happened_when_the_call_is_refused(stac
     )
     assert result.returncode != 0 and "did not take the call" in result.stderr and RATE_LIMITED in result.stderr
     assert "not in streaming mode" not in result.stderr
+
+
+async def raw_stream(url: str, messages: list, wait: float = 15.0) -> tuple[int | None, list[str]]:
+    """Send exactly these frames, then wait for the gateway to close: its close code and what it sent."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async with connect(url) as ws:
+        received = []
+        try:
+            for message in messages:
+                await ws.send(message)
+            async with asyncio.timeout(wait):
+                async for frame in ws:
+                    received.append(frame)
+        except TimeoutError:
+            return None, received
+        except ConnectionClosed:
+            pass
+        return ws.close_code, received
+
+
+@pytest.mark.parametrize(
+    "first", [b"\x00\x01binary", "[1, 2, 3]", '"a string"', "not json", '{"event": "start", "start": {"customParameters": [1]}}'],
+    ids=["binary frame", "json array", "json string", "not json", "bad start"],
+)
+def test_anything_but_a_valid_start_is_refused_with_1008_and_no_traceback(stack, first):
+    url, _, _ = open_stream(stack)
+    code, received = asyncio.run(raw_stream(url, [first]))
+    assert code == 1008 and received == []
+    assert "Traceback" not in stack["gateway"].log_tail(300)
+
+
+def test_a_huge_token_expiry_is_refused_cleanly(stack):
+    url, parameters, call_sid = open_stream(stack)
+    start = {"event": "start", "streamSid": "MZ1", "start": {"callSid": call_sid, "customParameters": {**parameters, "token": "9" * 200 + ".x"}}}
+    code, _ = asyncio.run(raw_stream(url, [json.dumps({"event": "connected"}), json.dumps(start)]))
+    assert code == 1008 and "Traceback" not in stack["gateway"].log_tail(300)
+
+
+def test_malformed_messages_after_start_are_ignored_and_the_call_goes_on(stack):
+    url, parameters, call_sid = open_stream(stack)
+    before = metric(stack["gateway"], "voiceagent_gateway_stream_malformed_messages_total")
+
+    async def conversation_with_junk():
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
+            await caller.wait_for_answer()  # the greeting
+            for junk in ("{bad json", '{"event": "media", "media": {"payload": "***"}}', '{"event": "media"}', '{"event": "mark"}', "[]"):
+                await caller.ws.send(junk)
+            await caller.say(stack["speech"]["Where can I park?"])
+            await caller.wait_for_answer()
+            return caller.turns[-1].latency_ms
+
+    assert asyncio.run(conversation_with_junk()) is not None  # answered after the junk
+    assert metric(stack["gateway"], "voiceagent_gateway_stream_malformed_messages_total") == before + 5
+    assert "Traceback" not in stack["gateway"].log_tail(300)
+
+
+def test_a_stream_that_goes_quiet_is_closed(stack):
+    url, parameters, call_sid = open_stream(stack)
+    before = metric(stack["gateway"], 'voiceagent_gateway_calls_total{org="streamco",outcome="idle_timeout"}')
+    start = {"event": "start", "streamSid": "MZ1", "start": {"callSid": call_sid, "customParameters": parameters}}
+    code, _ = asyncio.run(raw_stream(url, [json.dumps({"event": "connected"}), json.dumps(start)], wait=IDLE_SECONDS + 10))
+    assert code == 1000
+    assert metric(stack["gateway"], 'voiceagent_gateway_calls_total{org="streamco",outcome="idle_timeout"}') == before + 1
 
 
 @contextmanager
