@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from prometheus_client import Counter, Histogram
@@ -29,6 +33,9 @@ MAX_QUERY_CHARS = 2000
 # the caller's phrasing ("guys", "stuff", "daughter"), not the name of something the documents lack. Calibrated on
 # the dev answer-quality suite (bench/answer_quality.py).
 COMMON_WORD_ZIPF = 4.0
+# Chunks embedded per call during ingestion: small enough that a query waits at most one slice for the CPU.
+INGEST_SLICE = 32
+T = TypeVar("T")
 
 EMBED_SECONDS = Histogram(
     "voiceagent_retrieval_embed_duration_seconds",
@@ -113,6 +120,18 @@ class KnowledgeBase:
         self.provider = embedder.id.split(":", 1)[0]
         self.cache = cache
         self.approximate_threshold = approximate_threshold
+        # Ingestion (reading, chunking, embedding, rebuilding indexes) runs one job at a time on its own thread, so
+        # however many uploads arrive, searches never queue behind them for a worker thread, and embedding a
+        # batch is done in slices that let a query's embedding in between.
+        self._ingest_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+
+    async def _in_ingest_worker(self, work: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._ingest_worker, partial(work, *args))
+
+    def _embed_in_slices(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return self.embedder.embed(texts)
+        return np.concatenate([self.embedder.embed(texts[start : start + INGEST_SLICE]) for start in range(0, len(texts), INGEST_SLICE)])
 
     def org(self, org_id: str) -> OrgConfig:
         """The org's config; raises for an invalid id, an unknown org or a broken config file."""
@@ -139,7 +158,10 @@ class KnowledgeBase:
     async def _embed(self, texts: list[str], purpose: str, org_id: str) -> np.ndarray:
         started = time.perf_counter()
         with self.meter.call(self.provider):
-            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+            if purpose == "ingest":
+                vectors = await self._in_ingest_worker(self._embed_in_slices, texts)
+            else:
+                vectors = await asyncio.to_thread(self.embedder.embed, texts)
         EMBED_SECONDS.labels(self.embedder.id, purpose).observe(time.perf_counter() - started)
         self.meter.record(self.provider, org_id, "characters", sum(len(text) for text in texts))
         return vectors
@@ -200,7 +222,7 @@ class KnowledgeBase:
         prepared: list[tuple[UploadedDocument, list[Chunk]]] = []
         for document in documents:
             try:
-                chunks = await asyncio.to_thread(self._prepare, document, size, overlap)
+                chunks = await self._in_ingest_worker(self._prepare, document, size, overlap)
             except Exception as exc:
                 # One unreadable document (or a reader's bug on it) must never fail the rest of the batch.
                 error = str(exc) if isinstance(exc, DocumentError) else f"could not read the document ({type(exc).__name__})"
@@ -234,7 +256,7 @@ class KnowledgeBase:
             removed = sum(base.documents[u.record.name].chunks for u in updates if u.record.name in base.documents)
             shard = previous
             if updates or rebuild:
-                shard = await asyncio.to_thread(base.with_documents, updates, self.approximate_threshold)
+                shard = await self._in_ingest_worker(base.with_documents, updates, self.approximate_threshold)
                 await self.cache.replace(shard)
         log.info(
             "ingest.done",
@@ -255,7 +277,7 @@ class KnowledgeBase:
             record = current.documents.get(name)
             if record is None:
                 raise DocumentNotFoundError(f"org {org_id!r} has no document {name!r}")
-            shard = await asyncio.to_thread(current.without_document, name, self.approximate_threshold)
+            shard = await self._in_ingest_worker(current.without_document, name, self.approximate_threshold)
             await self.cache.replace(shard)
         log.info("document.deleted", org_id=org_id, document=name, chunks_removed=record.chunks)
         return record.chunks, shard
