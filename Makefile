@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # real servers for the shared-session and dashboard tests.
 SYSTEM_PACKAGES := espeak-ng redis-server prometheus
 
-.PHONY: install system-packages protos lint test test-fast demo bench clean
+.PHONY: install system-packages protos lint test test-fast fuzz demo bench clean
 
 install: $(STAMP) system-packages
 
@@ -39,6 +39,10 @@ test: install lint
 # Developers' inner loop: skips the suites that start real processes or build large indexes.
 test-fast: install
 	$(PY) -m pytest -q -m 'not slow'
+
+# Property-based fuzzing of every input boundary with a large budget (make test runs the same tests briefly).
+fuzz: install
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m fuzz -p no:cacheprovider
 
 demo: install
 	$(PY) scripts/demo.py

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.polly_server import FakePolly
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Fuzzing budgets: modest in `make test`, large in `make fuzz` (HYPOTHESIS_PROFILE=long).
+settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 SAMPLE_ORG = REPO_ROOT / "data" / "acme"
 
 

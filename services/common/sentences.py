@@ -24,6 +24,14 @@ STOPWORDS = frozenset(
     "can could would should will shall may might must have has had there here please tell know want like just "
     "any some much many so than then too very also not no yes hi hello thanks thank".split()
 )
+# Words that only name a quantity or are what is left of a contraction split into words ("isn't" -> "isn"):
+# never the name of something a business could lack.
+NOT_NAMES = frozenset(
+    "isn aren wasn weren don doesn didn won wouldn couldn shouldn hasn haven hadn ll ve re s t m d "
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million half quarter "
+    "first second third fourth fifth sixth seventh eighth ninth tenth".split()
+)
 _MERIDIEM_END = re.compile(r"\b[ap]\.m\.$", re.IGNORECASE)
 # After "9 a.m." these continue the sentence: "9 a.m. Saturday", "9 a.m. to 5 p.m.", "9 a.m. or later".
 _CONTINUES_AFTER_MERIDIEM = re.compile(

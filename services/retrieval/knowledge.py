@@ -20,6 +20,7 @@ from services.common.logs import get_logger
 from services.common.metrics import LATENCY_BUCKETS
 from services.common.orgs import CHUNK_SIZE_BOUNDS, OrgConfig, load_org_config
 from services.common.providers import ProviderMeter
+from services.common.sentences import NOT_NAMES
 from services.retrieval.embedders import Embedder
 from services.retrieval.ingest import Chunk, DocumentError, document_chunks
 from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, ShardCorruptError, utc_now
@@ -92,7 +93,10 @@ class SearchResult:
 def unknown_terms(shard: OrgShard, query: str) -> list[str]:
     """Words of the query the documents never use and that are not everyday English: evidence that the caller
     asks about something the business never wrote about (a payment app, a service it does not offer)."""
-    return [word for word in shard.lexical.unknown_words(query) if zipf_frequency(word, "en") < COMMON_WORD_ZIPF]
+    return [
+        word for word in shard.lexical.unknown_words(query)
+        if word not in NOT_NAMES and zipf_frequency(word, "en") < COMMON_WORD_ZIPF
+    ]
 
 
 @dataclass(frozen=True)
