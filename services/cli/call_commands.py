@@ -27,8 +27,24 @@ MODEL_SERVICES = ("retrieval", "stt", "llm", "tts")
 DEFAULT_RECORDING_PORT = 8089
 
 
-def _recording_port() -> int:
-    return int(os.environ.get("VOICEAGENT_CALL_RECORDING_PORT", DEFAULT_RECORDING_PORT))
+# Simulated calls serve the caller's recordings on one of these ports (the first free one), so several
+# `voiceagent call`s can run at once; `voiceagent up` puts every one of them on the gateway's allowlist.
+RECORDING_PORT_CHOICES = 10
+
+
+def _recording_ports() -> list[int]:
+    first = int(os.environ.get("VOICEAGENT_CALL_RECORDING_PORT", DEFAULT_RECORDING_PORT))
+    return list(range(first, first + RECORDING_PORT_CHOICES))
+
+
+def _recording_server(account: str, token: str) -> RecordingServer:
+    """A recording server on the first free port the local gateway allows."""
+    for port in _recording_ports():
+        try:
+            return RecordingServer(account, token, port)
+        except OSError:
+            continue
+    raise SystemExit(f"error: every recording port {_recording_ports()[0]}-{_recording_ports()[-1]} is in use")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -52,12 +68,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     call.set_defaults(run=run_call)
 
 
-def local_gateway_env(recording_port: int) -> dict[str, str]:
-    """Local simulation: trust the simulator's recording server and expose per-turn details."""
+def local_gateway_env(recording_ports: list[int]) -> dict[str, str]:
+    """Local simulation: trust the simulator's recording servers and expose per-turn details."""
+    local = ",".join(f"http://127.0.0.1:{port}/" for port in recording_ports)
     return {
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_AUTH_TOKEN),
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID),
-        "RECORDING_URL_ALLOWLIST": f"https://api.twilio.com/,http://127.0.0.1:{recording_port}/",
+        "RECORDING_URL_ALLOWLIST": f"https://api.twilio.com/,{local}",
         "GATEWAY_ALLOW_INSECURE_RECORDING_URLS": "true",
         "GATEWAY_TURN_DETAILS_HEADER": "true",
     }
@@ -92,7 +109,7 @@ def run_up(args: argparse.Namespace) -> int:
         for name in MODEL_SERVICES
     ]
     addresses = {f"{s.name.upper()}_ADDR": s.address for s in services}
-    gateway_env = {**env, **addresses, **local_gateway_env(_recording_port())}
+    gateway_env = {**env, **addresses, **local_gateway_env(_recording_ports())}
     services.append(GatewayProcess(gateway_env, args.log_dir / "gateway.log", http_port=int(os.environ.get("GATEWAY_HTTP_PORT", 8000))))
     stopping = False
 
@@ -153,7 +170,7 @@ def run_call(args: argparse.Namespace) -> int:
         return asyncio.run(_stream_call(args, to, turns))
     token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_AUTH_TOKEN)
     account = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_ACCOUNT_SID)
-    recordings = RecordingServer(account, token, _recording_port())
+    recordings = _recording_server(account, token)
     try:
         reports = TwilioSimulator(args.gateway_url, token, account, recordings).call(to, args.caller, turns)
     finally:
