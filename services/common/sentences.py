@@ -121,3 +121,16 @@ def _stem(word: str) -> str:
 
 def content_words(text: str) -> set[str]:
     return {_stem(word) for word in _WORD.findall(text.lower()) if word not in STOPWORDS}
+
+
+# A short question that leans on the previous one ("and on Sunday?", "what about a week?", "Sunday?") is read
+# together with it; a short question of its own ("where can I park?") is not.
+_FOLLOW_UP_CONTENT_WORDS = 2
+_LEANS_ON_PREVIOUS = re.compile(r"^\W*(and|or|but|also|so|then|what about|how about)\b", re.IGNORECASE)
+_ASKS_BY_ITSELF = re.compile(r"\b(what|when|where|who|which|why|how|can|could|do|does|is|are|will|would)\b", re.IGNORECASE)
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether `question` only makes sense with the caller's previous one."""
+    leans = _LEANS_ON_PREVIOUS.search(question) or not _ASKS_BY_ITSELF.search(question)
+    return bool(leans) and len(content_words(question)) <= _FOLLOW_UP_CONTENT_WORDS

@@ -25,11 +25,11 @@ import grpc
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.common import audio, media_streams
-from services.common.generated.voiceagent.v1 import llm_pb2, retrieval_pb2, stt_pb2
+from services.common.generated.voiceagent.v1 import stt_pb2
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
-from services.common.passages import best_overlap_passage, context_chunks
 from services.common.sentences import complete_sentences
+from services.gateway.answers import AnswerPipeline, search_query
 from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS, MALFORMED_STREAM_MESSAGES
 from services.gateway.replies import TELEPHONE, Milestones, Reply, Voice
 from services.gateway.sessions import CallSession
@@ -333,23 +333,16 @@ class StreamingCall:
     async def _answer_sentences(self, question: str, history: list[list[str]], milestones: Milestones) -> AsyncIterator[str]:
         """Sentences of the answer as the llm produces them (fallbacks when a stage fails)."""
         org, call_sid, clients = self.org, self.session.call_sid, self.gw.clients
+        answers = AnswerPipeline(clients, self.settings)
+        query = search_query(question, history)
         try:
-            search = retrieval_pb2.SearchRequest(org_id=org.org_id, query=question, top_k=org.top_k)
-            found = await clients.call(clients.retrieval.Search, search, self.settings.retrieval_timeout_seconds, call_sid)
-            hits = found.hits
+            retrieved = await answers.retrieve(org, query, call_sid)
         except grpc.aio.AioRpcError as error:
             FALLBACKS.labels("retrieval", error.code().name, self.label).inc()
             log.warning("stream.retrieval_failed", code=error.code().name)
             yield org.fallback_message
             return
-        request = llm_pb2.GenerateRequest(
-            org_id=org.org_id, org_name=org.name, persona=org.persona, fallback_message=org.fallback_message, question=question,
-            history=[
-                llm_pb2.ConversationTurn(role=llm_pb2.ConversationTurn.CALLER if role == "caller" else llm_pb2.ConversationTurn.AGENT, text=said)
-                for role, said in history
-            ],
-            context=context_chunks(hits), unknown_terms=found.unknown_terms,
-        )
+        request = answers.request(org, question, history, retrieved)
         pending, first = "", True
         try:
             stream = clients.llm.StreamGenerate(request, timeout=self.settings.llm_timeout_seconds, metadata=[("x-call-sid", call_sid)])
@@ -366,8 +359,7 @@ class StreamingCall:
             FALLBACKS.labels("llm", error.code().name, self.label).inc()
             log.warning("stream.llm_failed", code=error.code().name, mid_answer=not first)
             if first:
-                passage = best_overlap_passage(question, hits, found.unknown_terms)
-                yield passage.said if passage else org.fallback_message
+                yield answers.last_resort(org, query, retrieved)[0]
                 return
         if pending.strip():
             yield pending.strip()

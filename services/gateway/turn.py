@@ -15,11 +15,10 @@ from typing import TypeVar
 import grpc
 
 from services.common import audio
-from services.common.generated.voiceagent.v1 import common_pb2, llm_pb2, retrieval_pb2, stt_pb2, tts_pb2
+from services.common.generated.voiceagent.v1 import common_pb2, stt_pb2, tts_pb2
 from services.common.logs import get_logger
 from services.common.orgs import OrgConfig
-from services.common.passages import best_overlap_passage, context_chunks
-from services.common.sentences import content_words
+from services.gateway.answers import AnswerPipeline, search_query
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner
 from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
@@ -36,8 +35,6 @@ GOODBYE_PHRASES = re.compile(
 )
 # Telephone audio for <Play>: 8 kHz WAV is what the call carries anyway, and small to serve.
 PLAY_FORMAT = common_pb2.AudioFormat(encoding=audio.WAV, sample_rate_hz=8000)
-# A follow-up this short ("and on Sundays?") is searched together with the caller's previous question.
-FOLLOW_UP_CONTENT_WORDS = 2
 
 
 @dataclass
@@ -115,6 +112,7 @@ class Voice:
 class TurnOrchestrator:
     def __init__(self, clients: ServiceClients, downloader: RecordingDownloader, voice: Voice, settings: GatewaySettings) -> None:
         self.clients = clients
+        self.answers = AnswerPipeline(clients, settings)
         self.downloader = downloader
         self.voice = voice
         self.settings = settings
@@ -192,35 +190,16 @@ class TurnOrchestrator:
 
     async def _generate(self, org: OrgConfig, session: CallSession, text: str, clock: StageClock, fallbacks: list[str]) -> tuple[str, list[str]]:
         call_sid = session.call_sid
-        callers = [said for role, said in session.history if role == "caller"]
-        query = f"{callers[-1]} {text}" if callers and len(content_words(text)) <= FOLLOW_UP_CONTENT_WORDS else text
+        query = search_query(text, session.history)
         try:
-            search = retrieval_pb2.SearchRequest(org_id=org.org_id, query=query, top_k=org.top_k)
-            found = await clock.run("retrieval", self.clients.call(self.clients.retrieval.Search, search, self.settings.retrieval_timeout_seconds, call_sid))
-            hits = found.hits
+            retrieved = await clock.run("retrieval", self.answers.retrieve(org, query, call_sid))
         except grpc.aio.AioRpcError as error:
             self._fallback(clock, fallbacks, "retrieval", error.code().name)
             return org.fallback_message, []
-        request = llm_pb2.GenerateRequest(
-            org_id=org.org_id,
-            org_name=org.name,
-            persona=org.persona,
-            fallback_message=org.fallback_message,
-            question=text,
-            history=[
-                llm_pb2.ConversationTurn(role=llm_pb2.ConversationTurn.CALLER if role == "caller" else llm_pb2.ConversationTurn.AGENT, text=said)
-                for role, said in session.history
-            ],
-            context=context_chunks(hits),
-            unknown_terms=found.unknown_terms,
-        )
+        request = self.answers.request(org, text, session.history, retrieved)
         try:
             generated = await clock.run("llm", self.clients.call(self.clients.llm.Generate, request, self.settings.llm_timeout_seconds, call_sid))
             return generated.text, list(generated.citations)
         except grpc.aio.AioRpcError as error:
             self._fallback(clock, fallbacks, "llm", error.code().name)
-            # Still answer from the documents when we have them: the best-matching sentence, verbatim.
-            passage = best_overlap_passage(query, hits, found.unknown_terms)
-            if passage is None:
-                return org.fallback_message, []
-            return passage.said, [passage.chunk_id]
+            return self.answers.last_resort(org, query, retrieved)

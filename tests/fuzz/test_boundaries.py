@@ -156,3 +156,80 @@ def knowledge(tmp_path_factory):
     copy_sample_org(data_dir)
     embedder = SlowEmbedder()
     return KnowledgeBase(data_dir, embedder, ShardCache(data_dir, 1 << 30), 50_000, ProviderMeter("fuzz", data_dir))
+
+
+class SilentRecognizer:
+    provider = "fake"
+
+    def transcribe(self, audio, language):
+        from services.stt.backends.base import Recognition
+
+        return Recognition(text="hello", confidence=1.0, language=language)
+
+
+class ToneSynthesizer:
+    provider = "fake"
+
+    def synthesize(self, text, voice, speaking_rate):
+        import numpy as np
+
+        from services.common.audio import Audio
+
+        return Audio(np.zeros(800, dtype=np.float32), 8000)
+
+
+@given(st.binary(max_size=4000), st.integers(-5, 10), st.integers(-10, 200_000))
+def test_transcribe_requests(tmp_path_factory, data, encoding, sample_rate):
+    from services.common.providers import ProviderMeter
+    from services.stt.transcriber import InvalidAudioError, Transcriber
+
+    transcriber = Transcriber(SilentRecognizer(), ProviderMeter("fuzz", tmp_path_factory.getbasetemp()), 120, -60)
+    try:
+        transcriber.transcribe(data, encoding, sample_rate, "en-US", "acme")
+    except InvalidAudioError:
+        pass
+
+
+@given(st.text(max_size=400), st.integers(-5, 10), st.integers(-10, 100_000), st.floats(-5, 5, allow_nan=False), st.text(max_size=10))
+def test_synthesize_requests(tmp_path_factory, text, encoding, sample_rate, rate, language):
+    from services.common.providers import ProviderMeter
+    from services.tts.speech import InvalidSpeechRequestError, Speaker
+
+    speaker = Speaker(ToneSynthesizer(), ProviderMeter("fuzz", tmp_path_factory.getbasetemp()), 2000)
+    try:
+        speaker.synthesize(text, "", encoding, sample_rate, rate, "acme", language)
+    except InvalidSpeechRequestError:
+        pass
+
+
+@given(st.text(max_size=300), st.lists(st.tuples(st.sampled_from([0, 1, 2, 7]), st.text(max_size=100)), max_size=4),
+       st.lists(st.tuples(st.text(max_size=300), st.sampled_from(["paragraph", "faq", "list_item", "table_row", "code", "", "x"]),
+                          st.lists(st.text(max_size=20), max_size=3)), max_size=5),
+       st.integers(-3, 20), st.integers(-3, 20), st.floats(-1, 5, allow_nan=False), st.lists(st.text(max_size=20), max_size=3))
+def test_generate_requests(tmp_path_factory, question, history, context, max_tokens, max_sentences, temperature, unknown):
+    from services.common.generated.voiceagent.v1 import llm_pb2
+    from services.common.passages import passages
+    from services.common.providers import ProviderMeter
+    from services.llm.answering import InvalidGenerationRequestError, Responder
+    from services.llm.config import LlmSettings
+
+    class EchoGenerator:
+        provider, model = "fake", "fake"
+
+        def generate(self, request, options):
+            from services.llm.backends.base import Answer
+
+            found = passages(request.context)
+            return Answer(found[0].said if found else options.fallback, fallback=not found)
+
+    request = llm_pb2.GenerateRequest(
+        org_id="acme", question=question, unknown_terms=unknown,
+        history=[llm_pb2.ConversationTurn(role=role, text=text) for role, text in history],
+        context=[llm_pb2.ContextChunk(text=text, chunk_id=f"d#{n}", block_type=kind, heading_path=path) for n, (text, kind, path) in enumerate(context)],
+        limits=llm_pb2.GenerationLimits(max_tokens=max_tokens, max_sentences=max_sentences, temperature=temperature),
+    )
+    responder = Responder(EchoGenerator(), ProviderMeter("fuzz", tmp_path_factory.getbasetemp()), LlmSettings())
+    try:
+        responder.generate(request)
+    except InvalidGenerationRequestError:
+        pass

@@ -25,7 +25,7 @@ import numpy as np
 from services.common.generated.voiceagent.v1 import llm_pb2
 from services.common.minilm import MiniLMEmbedder
 from services.common.passages import TABLE_ROW, Passage, passages
-from services.common.sentences import content_words, split_sentences
+from services.common.sentences import content_words, is_follow_up, split_sentences
 from services.llm.backends.base import Answer, GenerationOptions, StreamPiece
 
 # Weights next to semantic similarity in a passage's score: the share of the question's content words it
@@ -45,14 +45,9 @@ UNKNOWN_TERM_SCORE = 0.9
 NEXT_PASSAGE_MARGIN = 0.06
 NEIGHBOUR_MARGIN = 0.2
 _MAX_ANSWER_WORDS = 50
-# A short question that leans on the previous one ("and on Sunday?", "what about a week?", "Sunday?") is read
-# together with it; a short question of its own ("where can I park?") is not.
-_FOLLOW_UP_CONTENT_WORDS = 2
 # Passages recur across calls (one org's documents answer most of its questions), and embedding them again
 # was most of an answer's time. 10,000 vectors of 384 floats take 15 MB.
 _CACHED_PASSAGES = 10_000
-_LEANS_ON_PREVIOUS = re.compile(r"^\W*(and|or|but|also|so|then|what about|how about)\b", re.IGNORECASE)
-_ASKS_BY_ITSELF = re.compile(r"\b(what|when|where|who|which|why|how|can|could|do|does|is|are|will|would)\b", re.IGNORECASE)
 # Codes and numbers a caller reads out ("E4021", "4030", "v3"): a passage naming one is very likely the answer.
 _IDENTIFIER = re.compile(r"\b(?=[a-z]{0,6}\d)[a-z0-9]{2,12}\b", re.IGNORECASE)
 
@@ -92,8 +87,7 @@ class ExtractiveAnswerer:
 
     def _query(self, request: llm_pb2.GenerateRequest) -> str:
         question = request.question
-        leans = _LEANS_ON_PREVIOUS.search(question) or not _ASKS_BY_ITSELF.search(question)
-        if leans and len(content_words(question)) <= _FOLLOW_UP_CONTENT_WORDS:
+        if is_follow_up(question):
             callers = [turn.text for turn in request.history if turn.role == llm_pb2.ConversationTurn.CALLER]
             if callers:
                 return f"{callers[-1]} {question}"
