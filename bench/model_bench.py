@@ -22,6 +22,7 @@ from services.common import audio  # noqa: E402
 from services.common.generated.voiceagent.v1 import llm_pb2  # noqa: E402
 from services.common.minilm import MiniLMEmbedder  # noqa: E402
 from services.common.providers import ProviderMeter  # noqa: E402
+from services.common.sentences import split_sentences  # noqa: E402
 from services.llm.backends.base import GenerationOptions  # noqa: E402
 from services.llm.backends.extractive import ExtractiveAnswerer  # noqa: E402
 from services.retrieval.ingest import document_chunks  # noqa: E402
@@ -29,7 +30,7 @@ from services.stt.backends.moonshine import MoonshineRecognizer  # noqa: E402
 from services.stt.transcriber import Transcriber  # noqa: E402
 from services.tts.backends.espeak import EspeakSynthesizer  # noqa: E402
 from services.tts.backends.piper import PiperSynthesizer  # noqa: E402
-from services.tts.speech import Speaker, split_sentences  # noqa: E402
+from services.tts.speech import Speaker  # noqa: E402
 from tests.conftest import SPOKEN_QUESTIONS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -105,18 +105,30 @@ def sniff_encoding(data: bytes) -> int:
     raise AudioDecodeError("audio format not given and the bytes are neither WAV nor MP3: set format.encoding")
 
 
+# Sample rates the contracts accept (telephony is 8 kHz; speech engines work at 16 to 24 kHz).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 48000
+
+
+def check_sample_rate(sample_rate: int) -> int:
+    """`sample_rate` when the contracts accept it (0 means the encoding's default); AudioDecodeError otherwise."""
+    if sample_rate and not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioDecodeError(f"sample_rate_hz must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} (0 means the default)")
+    return sample_rate
+
+
 def decode(data: bytes, encoding: int, sample_rate: int = 0) -> Audio:
     """Mono float audio from bytes in one of the contract's encodings."""
     if not data:
         raise AudioDecodeError("audio is empty")
+    check_sample_rate(sample_rate)
     if encoding == UNSPECIFIED:
         encoding = sniff_encoding(data)
-    if encoding == WAV:
-        if data[:4] != b"RIFF":
+    if encoding in (WAV, MP3):
+        if encoding == WAV and data[:4] != b"RIFF":
             raise AudioDecodeError("not a WAV file (no RIFF header)")
-        return _container(data, "WAV")
-    if encoding == MP3:
-        return _container(data, "MP3")
+        decoded = _container(data, "WAV" if encoding == WAV else "MP3")
+        check_sample_rate(decoded.sample_rate)
+        return decoded
     if encoding == MULAW:
         return Audio(mulaw_decode(data), sample_rate or TELEPHONY_RATE)
     if encoding == LINEAR16:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+from services.common.sentences import split_sentences
+
 _MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _URL = re.compile(r"https?://\S+")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.MULTILINE)
 _HEADING = re.compile(r"^\s*#{1,6}\s*", re.MULTILINE)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def strip_markup(text: str) -> str:
@@ -25,5 +26,5 @@ def to_spoken(text: str, max_sentences: int) -> str:
     text = strip_markup(text)
     items = [line.strip() for line in _LIST_MARKER.sub("", text).splitlines() if line.strip()]
     items = [item if item[-1] in ".!?:;," else item + "." for item in items]
-    sentences = _SENTENCE_END.split(" ".join(items))
+    sentences = split_sentences(" ".join(items))
     return " ".join(sentence for sentence in sentences[:max_sentences] if sentence).strip()

@@ -64,7 +64,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
     ) -> AsyncIterator[tts_pb2.AudioChunk]:
         org_id_var.set(request.org_id)
         try:
-            sentences = self.speaker.sentences(request.text, request.format.encoding, request.speaking_rate)
+            sentences = self.speaker.sentences(request.text, request.format.encoding, request.format.sample_rate_hz, request.speaking_rate)
             for sequence, sentence in enumerate(sentences):
                 spoken = await asyncio.to_thread(
                     self.speaker.speak_sentence,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from services.common.audio import LINEAR16, MP3, MULAW, UNSPECIFIED, WAV, AudioDecodeError, encode
+from services.common.audio import LINEAR16, MP3, MULAW, UNSPECIFIED, WAV, AudioDecodeError, check_sample_rate, encode
 from services.common.generated.voiceagent.v1 import common_pb2
 from services.common.providers import ProviderMeter
+from services.common.sentences import split_sentences
 from services.tts.backends.base import SpeechSynthesizer
 from services.tts.normalise import normalise_for_speech
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
 _SUPPORTED = {LINEAR16, WAV, MULAW, MP3, UNSPECIFIED}
 
 
@@ -31,17 +30,13 @@ class SpokenAudio:
     usage: common_pb2.Usage
 
 
-def split_sentences(text: str) -> list[str]:
-    return [sentence.strip() for sentence in _SENTENCE_END.split(text) if sentence.strip()]
-
-
 class Speaker:
     def __init__(self, synthesizer: SpeechSynthesizer, meter: ProviderMeter, max_characters: int) -> None:
         self.synthesizer = synthesizer
         self.meter = meter
         self.max_characters = max_characters
 
-    def _validate(self, text: str, encoding: int, speaking_rate: float) -> None:
+    def _validate(self, text: str, encoding: int, sample_rate: int, speaking_rate: float) -> None:
         if not text.strip():
             raise InvalidSpeechRequestError("text is empty")
         if len(text) > self.max_characters:
@@ -50,6 +45,10 @@ class Speaker:
             raise InvalidSpeechRequestError(f"unsupported output encoding {encoding}")
         if not 0.5 <= speaking_rate <= 2.0:
             raise InvalidSpeechRequestError("speaking_rate must be between 0.5 and 2.0 (0 means 1.0)")
+        try:
+            check_sample_rate(sample_rate)
+        except AudioDecodeError as exc:
+            raise InvalidSpeechRequestError(str(exc)) from exc
 
     def _speak(
         self, text: str, voice: str, encoding: int, sample_rate: int, speaking_rate: float, org_id: str, language: str
@@ -70,12 +69,12 @@ class Speaker:
     ) -> SpokenAudio:
         """`language` is the org's BCP 47 tag: its region decides how phone numbers and dates are read (default US)."""
         speaking_rate = speaking_rate or 1.0
-        self._validate(text, encoding, speaking_rate)
+        self._validate(text, encoding, sample_rate, speaking_rate)
         return self._speak(text, voice, encoding, sample_rate, speaking_rate, org_id, language)
 
-    def sentences(self, text: str, encoding: int, speaking_rate: float) -> list[str]:
+    def sentences(self, text: str, encoding: int, sample_rate: int, speaking_rate: float) -> list[str]:
         """Validate a streaming request and cut it into the sentences it will stream."""
-        self._validate(text, encoding, speaking_rate or 1.0)
+        self._validate(text, encoding, sample_rate, speaking_rate or 1.0)
         return split_sentences(text)
 
     def speak_sentence(

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
+from services.common.sentences import split_sentences
 from services.tts.normalise import normalise_for_speech, region_of
-from services.tts.speech import split_sentences
 
 
 def says(*cases: tuple[str, str]):
