@@ -26,9 +26,6 @@ HEADING = "heading"
 QUESTION = "question"
 SECTION_END = "section_end"
 
-# Kinds a chunk can have (a heading is never a chunk of its own: it is every block's path).
-BLOCK_KINDS = (PARAGRAPH, FAQ, LIST_ITEM, TABLE_ROW, CODE)
-
 _MAX_HEADING_WORDS = 14
 # A FAQ question longer than this is not a question line but prose that happens to end in "?"; it would also be
 # repeated in every chunk of its answer.

@@ -46,7 +46,8 @@ class Chunk:
     document: str
     position: int
     text: str
-    # One of blocks.BLOCK_KINDS: what the text is (and so whether and how it may be spoken).
+    # What the text is (services.common.passages: paragraph, faq, list_item, table_row, code), and so whether and
+    # how it may be spoken; a heading is never a chunk of its own but the path of every block under it.
     kind: str = PARAGRAPH
     # The headings the text sits under, outermost first.
     headings: tuple[str, ...] = ()
