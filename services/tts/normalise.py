@@ -564,9 +564,6 @@ class _Speech:
             return self.year(value) + plus_words
         return self.cardinal(value) + plus_words
 
-    def _day(self, name: str) -> str:
-        return _DAYS.get(name, name)
-
     def _street_after_name(self, match: re.Match[str]) -> str:
         name, street, dot = match.groups()
         title_before_name = _CAPITALISED_NEXT.match(match.string, match.end()) or name.strip(" .") in _NOT_STREET_NAMES

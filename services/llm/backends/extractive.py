@@ -93,16 +93,16 @@ class ExtractiveAnswerer:
                 return f"{callers[-1]} {question}"
         return question
 
-    def score(self, query: str, found: list[Passage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each passage's semantic similarity to the query, its coverage of the query's content words, and its
-        ranking score (both, with its chunk's retrieval rank and any identifier the query names)."""
+    def score(self, query: str, found: list[Passage]) -> np.ndarray:
+        """Each passage's score: semantic similarity to the query, plus its coverage of the query's content words,
+        its chunk's retrieval rank and whether it names an identifier the query names."""
         similarity = self._embed_cached([passage.context for passage in found]) @ self.embedder.embed([query])[0]
         asked = content_words(query)
         covered = np.array([coverage(asked, passage) for passage in found])
         identifiers = {match.lower() for match in _IDENTIFIER.findall(query)}
         named = np.array([any(i in passage.context.lower() for i in identifiers) for passage in found], dtype=float)
         rank = np.array([1.0 / (passage.rank + 1) for passage in found])
-        return similarity, covered, similarity + LEXICAL_WEIGHT * covered + RANK_WEIGHT * rank + IDENTIFIER_WEIGHT * named
+        return similarity + LEXICAL_WEIGHT * covered + RANK_WEIGHT * rank + IDENTIFIER_WEIGHT * named
 
     def generate(self, request: llm_pb2.GenerateRequest, options: GenerationOptions) -> Answer:
         query = self._query(request)
@@ -110,7 +110,7 @@ class ExtractiveAnswerer:
         prompt_words = len(query.split()) + sum(len(passage.said.split()) for passage in found)
         if not found:
             return Answer(options.fallback, fallback=True, prompt_tokens=prompt_words)
-        similarity, covered, score = self.score(query, found)
+        score = self.score(query, found)
         ranked = [int(i) for i in np.argsort(-score, kind="stable")]
         best = ranked[0]
         if score[best] < (UNKNOWN_TERM_SCORE if request.unknown_terms else ANSWER_SCORE):
