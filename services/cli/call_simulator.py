@@ -130,22 +130,50 @@ class TwilioSimulator:
         details = json.loads(response.headers.get("X-Voiceagent-Turn", "{}"))
         return TurnReport(number, answer, details, audio, time.perf_counter() - started)
 
+    def call_params(self, to: str, caller: str, call_sid: str | None = None) -> dict[str, str]:
+        """The fields Twilio sends with every webhook of one call."""
+        call_sid = call_sid or "CA" + secrets.token_hex(16)
+        return {"AccountSid": self.account_sid, "CallSid": call_sid, "From": caller, "To": to, "Direction": "inbound"}
+
+    def ring(self, common: dict[str, str]) -> TurnReport:
+        """The inbound webhook: the greeting and the first <Record> (turn 0)."""
+        started = time.perf_counter()
+        return self._follow(self.post("/voice/inbound", {**common, "CallStatus": "ringing"}), 0, started)
+
+    def speak(self, common: dict[str, str], previous: TurnReport, audio: bytes) -> TurnReport | None:
+        """One turn: the caller's audio as a recording posted to the previous answer's <Record> action; None
+        when the previous answer did not listen (it hung up)."""
+        action = previous.twiml.record_action
+        if action is None or previous.twiml.hangup:
+            return None
+        url = self.recordings.add(audio)
+        params = {
+            **common, "CallStatus": "in-progress", "RecordingUrl": url, "RecordingSid": url.rsplit("/", 1)[-1],
+            "RecordingDuration": str(max(1, len(audio) // 16000)),
+        }
+        started = time.perf_counter()
+        return self._follow(self.post(action, params), previous.number + 1, started)
+
+    def hang_up(self, common: dict[str, str]) -> None:
+        self.post("/voice/status", {**common, "CallStatus": "completed", "CallDuration": "30"})
+
+    def stream(self, common: dict[str, str]) -> tuple[str, dict[str, str]] | TwimlAnswer:
+        """The inbound webhook of a streaming org: the <Connect><Stream> WebSocket URL and the <Parameter>s Twilio
+        passes on in its `start` message, or the TwiML answer when the gateway did not connect a stream."""
+        body = self.post("/voice/inbound", {**common, "CallStatus": "ringing"}).raise_for_status().text
+        stream = ElementTree.fromstring(body).find("Connect/Stream")
+        if stream is None:
+            return TwimlAnswer.parse(body)
+        return stream.get("url"), {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+
     def call(self, to: str, caller: str, turns: list[bytes], call_sid: str | None = None) -> list[TurnReport]:
         """A whole call: greeting, one recording per turn until the gateway hangs up, then the status callback."""
-        call_sid = call_sid or "CA" + secrets.token_hex(16)
-        common = {"AccountSid": self.account_sid, "CallSid": call_sid, "From": caller, "To": to, "Direction": "inbound"}
-        started = time.perf_counter()
-        reports = [self._follow(self.post("/voice/inbound", {**common, "CallStatus": "ringing"}), 0, started)]
-        for number, audio in enumerate(turns, start=1):
-            action = reports[-1].twiml.record_action
-            if action is None or reports[-1].twiml.hangup:
+        common = self.call_params(to, caller, call_sid)
+        reports = [self.ring(common)]
+        for audio in turns:
+            report = self.speak(common, reports[-1], audio)
+            if report is None:
                 break
-            url = self.recordings.add(audio)
-            params = {
-                **common, "CallStatus": "in-progress", "RecordingUrl": url, "RecordingSid": url.rsplit("/", 1)[-1],
-                "RecordingDuration": str(max(1, len(audio) // 16000)),
-            }
-            started = time.perf_counter()
-            reports.append(self._follow(self.post(action, params), number, started))
-        self.post("/voice/status", {**common, "CallStatus": "completed", "CallDuration": "30"})
+            reports.append(report)
+        self.hang_up(common)
         return reports
