@@ -34,6 +34,24 @@ class OrgConfigError(ValueError):
     """config.json exists but is not valid; the message names the file and field."""
 
 
+class RecordsPolicy(BaseModel):
+    """What the call store keeps of this org's calls (`"records"` in config.json).
+
+    The defaults are the private ones: transcripts with phone numbers, e-mails and card numbers redacted as in
+    the logs, and the caller's number only as a keyed hash (repeat callers can still be recognised). An org opts
+    in to more, or out of more, here.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # "redacted": as the logs redact; "full": verbatim; "none": what the caller said is not kept (answers are, redacted).
+    transcripts: Literal["redacted", "full", "none"] = "redacted"
+    # "hashed": HMAC-SHA256 under VOICEAGENT_RECORDS_HASH_KEY; "last4": the last four digits; "full"; "none".
+    caller_number: Literal["hashed", "last4", "full", "none"] = "hashed"
+    # Calls, turns and callback requests older than this are purged.
+    retention_days: int = Field(default=90, ge=1, le=3650)
+
+
 class OrgConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -56,6 +74,7 @@ class OrgConfig(BaseModel):
     goodbye_message: str = "Thanks for calling. Goodbye!"
     # "turns": <Record> per turn. "streaming": Twilio Media Streams over a WebSocket, with barge-in.
     conversation_mode: Literal["turns", "streaming"] = "turns"
+    records: RecordsPolicy = Field(default_factory=RecordsPolicy)
 
     @field_validator("org_id")
     @classmethod
