@@ -7,7 +7,7 @@ import sys
 
 import grpc
 
-from services.cli import call_commands, model_commands, retrieval_commands
+from services.cli import call_commands, db_commands, model_commands, retrieval_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval_commands.register(commands)
     model_commands.register(commands)
     call_commands.register(commands)
+    db_commands.register(commands)
     return parser
 
 
