@@ -1,0 +1,106 @@
+"""`make load`: how much one gateway and the whole offline stack hold, and what faults under load cost.
+
+1. fakes: the real gateway in front of fixed-latency fakes (bench/load/fakes.py). Closed-loop
+   turn-based callers (each makes calls of three turns back to back) find the calls per second one
+   gateway process answers with p95 turn latency under 1 s; real-time streaming callers find the
+   concurrent Media Streams it holds with p95 turn latency under 1 s.
+2. offline: every service a real process on the offline models, callers paced as people are (they
+   listen to each answer, then speak, and Twilio waits 2 s of silence), finding the concurrent calls
+   the stack holds with p95 voice-to-voice under 1.5 s, and where each turn's CPU goes.
+3. faults: the offline stack under steady load while each service is killed (-9) and restarted,
+   Redis is stopped and started, and the link to retrieval gets latency and packet loss
+   (bench/load/faults.py).
+
+Turn latency: turn-based, from the recording callback to the answer's audio fetched (what the gateway
+controls of voice-to-voice; Twilio's 2 s of silence and its upload come on top); streaming, from the
+caller's last loud frame to the first answer frame heard (the 500 ms end-of-speech wait included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.load.capacity import capacity, print_cpu_per_turn, print_steps_header, ramp  # noqa: E402
+from bench.load.fakes import LOAD_DELAYS_MS  # noqa: E402
+from bench.load.stacks import fake_stack, offline_stack  # noqa: E402
+from tests.integration.stack import MODEL_SERVICES  # noqa: E402
+
+FAKES_BOUND_MS = 1000
+OFFLINE_BOUND_MS = 1500
+
+
+def report_capacity(title: str, steps, bound_ms: float, unit: str) -> None:
+    best = capacity(steps, bound_ms)
+    if best is None:
+        print(f"\n{title}: no step held p95 under {bound_ms:.0f} ms without failures")
+    else:
+        result = best.result
+        print(f"\n{title}: {best.users} {unit} at p95 {result.percentile(95):.0f} ms "
+              f"({result.per_second(result.calls):.1f} calls/s, {result.per_second(len(result.turns)):.1f} turns/s)")
+
+
+def fakes_phase(root: Path, args: argparse.Namespace) -> None:
+    delays = ", ".join(f"{name} {ms}" for name, ms in LOAD_DELAYS_MS.items())
+    with fake_stack(root / "fakes") as stack:
+        print(f"\n## One gateway process, fixed-latency fakes ({delays} ms)\n")
+        print("Turn-based callers, closed loop (each makes 3-turn calls back to back)\n")
+        print_steps_header(stack)
+        steps = ramp(stack, "turn", args.fake_turn_steps, args.seconds, args.warmup, FAKES_BOUND_MS, paced=False)
+        report_capacity("One gateway, turn-based", steps, FAKES_BOUND_MS, "closed-loop callers")
+        print("\nStreaming callers, real time (3 questions a call, each answer played)\n")
+        print_steps_header(stack)
+        steps = ramp(stack, "stream", args.fake_stream_steps, args.seconds, args.warmup, FAKES_BOUND_MS, paced=True)
+        report_capacity("One gateway, streaming", steps, FAKES_BOUND_MS, "concurrent streaming calls")
+
+
+def offline_phase(root: Path, args: argparse.Namespace) -> None:
+    with offline_stack(root / "offline") as stack:
+        print("\n## The whole offline stack on this machine (callers paced as people)\n")
+        for mode, steps_wanted, title in (("turn", args.offline_turn_steps, "Turn-based calls"), ("stream", args.offline_stream_steps, "Streaming calls")):
+            print(f"\n{title}\n")
+            print_steps_header(stack)
+            steps = ramp(stack, mode, steps_wanted, args.offline_seconds, args.warmup, OFFLINE_BOUND_MS, paced=True)
+            report_capacity(f"Offline stack, {title.lower()}", steps, OFFLINE_BOUND_MS, "concurrent calls")
+            print(f"\nCPU per turn at {steps[-1].users} concurrent calls ({title.lower()})\n")
+            print_cpu_per_turn(steps[-1], ["gateway", *MODEL_SERVICES, "locust"])
+
+
+def faults_phase(root: Path, args: argparse.Namespace) -> None:
+    from bench.load.faults import run_faults
+
+    run_faults(root / "faults", args)
+
+
+def steps(text: str) -> list[int]:
+    return [int(item) for item in text.split(",") if item]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--phases", default="fakes,offline,faults")
+    parser.add_argument("--seconds", type=float, default=15, help="measured seconds per step with fakes")
+    parser.add_argument("--offline-seconds", type=float, default=30, help="measured seconds per step with the offline models")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of ramp-up left out of each step")
+    parser.add_argument("--fake-turn-steps", type=steps, default=steps("10,25,50,100"))
+    parser.add_argument("--fake-stream-steps", type=steps, default=steps("25,50,100,150"))
+    parser.add_argument("--offline-turn-steps", type=steps, default=steps("4,8,12,16"))
+    parser.add_argument("--offline-stream-steps", type=steps, default=steps("2,4,6,8"))
+    parser.add_argument("--fault-turn-callers", type=int, default=4)
+    parser.add_argument("--fault-stream-callers", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="keep logs and records in this directory")
+    args = parser.parse_args()
+    phases = {"fakes": fakes_phase, "offline": offline_phase, "faults": faults_phase}
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.keep or Path(scratch)
+        for phase in args.phases.split(","):
+            phases[phase](root, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
