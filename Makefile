@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 # Debian packages: espeak-ng is the fallback voice when Piper cannot load; redis-server and prometheus are
 # real servers for the shared-session and dashboard tests.
-SYSTEM_PACKAGES := espeak-ng redis-server prometheus
+SYSTEM_PACKAGES := espeak-ng redis-server prometheus postgresql
 
 .PHONY: install system-packages protos lint test test-fast fuzz demo bench clean
 

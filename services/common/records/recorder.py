@@ -102,6 +102,7 @@ class CallRecorder:
         self._overflow: queue.Queue[Any] = queue.Queue(maxsize=overflow_size)
         self._in_flight: list[Record] = []
         self._healthy = True
+        self._closed = False
         self._next_probe = 0.0
         self._backoff = self.retry.first
         self._writer = threading.Thread(target=self._write_loop, name="call-recorder-writer", daemon=True)
@@ -130,8 +131,7 @@ class CallRecorder:
         self, call_sid: str, org_id: str, dialled_number: str, caller_number: str | None, mode: str, started_at: datetime | None = None
     ) -> bool:
         """At the inbound webhook (turn-based) or the stream's start message (streaming), once per call."""
-        return self._submit(CallStarted, call_sid=call_sid, org_id=org_id, dialled_number=dialled_number,
-                            caller_number=caller_number, mode=mode, **_at("started_at", started_at))
+        return self._submit(lambda: CallStarted(call_sid, org_id, dialled_number, caller_number, mode, **_at("started_at", started_at)))
 
     def turn_recorded(
         self,
@@ -148,10 +148,13 @@ class CallRecorder:
         created_at: datetime | None = None,
     ) -> bool:
         """After each turn's answer is decided (turn-based) or finished or interrupted (streaming)."""
-        return self._submit(TurnRecorded, call_sid=call_sid, org_id=org_id, turn_index=turn_index, caller_text=caller_text,
-                            answer_text=answer_text, sources=list(sources), fallback=fallback,
-                            fallback_reasons=list(fallback_reasons), latency_ms=dict(latency_ms or {}), barge_in=barge_in,
-                            **_at("created_at", created_at))
+        return self._submit(
+            lambda: TurnRecorded(
+                call_sid, org_id, turn_index, caller_text, answer_text, sources=list(sources), fallback=fallback,
+                fallback_reasons=list(fallback_reasons), latency_ms=dict(latency_ms or {}), barge_in=barge_in,
+                **_at("created_at", created_at),
+            )
+        )  # fmt: skip
 
     def call_ended(
         self,
@@ -164,46 +167,43 @@ class CallRecorder:
         ended_at: datetime | None = None,
     ) -> bool:
         """At Twilio's final status callback (turn-based) or the stream's end (streaming)."""
-        return self._submit(CallEnded, call_sid=call_sid, org_id=org_id, outcome=outcome, turns_count=turns_count,
-                            cost_usd=dict(cost_usd or {}), duration_seconds=duration_seconds, **_at("ended_at", ended_at))
+        return self._submit(
+            lambda: CallEnded(
+                call_sid, org_id, outcome, turns_count, cost_usd=dict(cost_usd or {}), duration_seconds=duration_seconds,
+                **_at("ended_at", ended_at),
+            )
+        )  # fmt: skip
 
     def callback_requested(
         self, org_id: str, call_sid: str | None, name: str, number: str, message: str | None, reason: str | None = None
     ) -> uuid.UUID:
         """When the caller has confirmed the callback number; returns the request's id (for its event)."""
         record_id = uuid.uuid4()
-        self._submit(CallbackRequested, id=record_id, org_id=org_id, call_sid=call_sid, name=name, number=number,
-                     message=message, reason=reason)
+        self._submit(lambda: CallbackRequested(org_id, call_sid, name, number, message, reason, id=record_id))
         return record_id
 
     def handoff_started(self, org_id: str, call_sid: str, number: str, trigger: str | None = None) -> uuid.UUID:
         """When the transfer is dialled; returns the handoff's id."""
         record_id = uuid.uuid4()
-        self._submit(HandoffStarted, id=record_id, org_id=org_id, call_sid=call_sid, number=number, trigger=trigger)
+        self._submit(lambda: HandoffStarted(org_id, call_sid, number, trigger, id=record_id))
         return record_id
 
     def audit(self, actor: str, action: str, org_id: str | None = None, detail: dict[str, Any] | None = None) -> bool:
         """An administrative action taken through a service (the CLI writes its own synchronously)."""
-        return self._submit(AuditRecorded, actor=actor, action=action, org_id=org_id, detail=dict(detail or {}))
+        return self._submit(lambda: AuditRecorded(actor, action, org_id, dict(detail or {})))
 
     def record(self, record: Record) -> bool:
         """Submit an already built record."""
-        try:
-            return self._enqueue(record)
-        except Exception:
-            return self._dropped_by_error(type(record).__name__)
+        return self._submit(lambda: record)
 
-    def _submit(self, record_type: type[Record], **values: Any) -> bool:
+    def _submit(self, build: Callable[[], Record]) -> bool:
         try:
-            return self._enqueue(record_type(**values))
+            return self._enqueue(build())
         except Exception:
-            return self._dropped_by_error(record_type.__name__)
-
-    def _dropped_by_error(self, kind: str) -> bool:
-        # Never into the call: a bad argument costs this record, logged and counted, and nothing else.
-        RECORDS_DROPPED.labels("invalid").inc()
-        log.exception("records.submit_failed", kind=kind)
-        return False
+            # Never into the call: a bad argument costs this record, logged and counted, and nothing else.
+            RECORDS_DROPPED.labels("invalid").inc()
+            log.exception("records.submit_failed")
+            return False
 
     def _enqueue(self, record: Record) -> bool:
         try:
@@ -220,18 +220,25 @@ class CallRecorder:
 
     # Waiting, for shutdown and tests.
 
+    @property
+    def pending_in_memory(self) -> int:
+        """Accepted records neither committed nor on disk yet (what a crash right now would lose)."""
+        return self._queue.unfinished_tasks + self._overflow.unfinished_tasks
+
     def flush(self, timeout: float = 10.0, include_spool: bool = True) -> bool:
         """Wait until every accepted record is in the store (or, with include_spool=False, at least on disk)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            idle = self._queue.unfinished_tasks == 0 and self._overflow.unfinished_tasks == 0
-            if idle and (not include_spool or self.spool.depth == 0):
+            if self.pending_in_memory == 0 and (not include_spool or self.spool.depth == 0):
                 return True
             time.sleep(0.01)
         return False
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the threads; whatever could not be written within `timeout` is left in the spool for next time."""
+        if self._closed:
+            return
+        self._closed = True
         self._put_sentinel(self._queue)
         self._put_sentinel(self._overflow)
         self._writer.join(timeout)

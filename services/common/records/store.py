@@ -25,7 +25,11 @@ class UnsupportedDatabaseError(ValueError):
 
 
 def create_store_engine(url: str, statement_timeout_ms: int | None = None) -> Engine:
-    """An engine for `url` (`sqlite:///…` or `postgresql+psycopg://…`); SQLite's directory is created."""
+    """An engine for `url` (`sqlite:///…` or `postgresql+psycopg://…`); SQLite's directory is created.
+
+    `statement_timeout_ms` bounds how long a statement may wait: PostgreSQL's statement_timeout, SQLite's busy
+    timeout (how long to wait for another connection's lock).
+    """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     connect_args: dict[str, Any] = {}
@@ -42,16 +46,17 @@ def create_store_engine(url: str, statement_timeout_ms: int | None = None) -> En
         raise UnsupportedDatabaseError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
     engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
     if backend == "sqlite":
-        event.listen(engine, "connect", _configure_sqlite)
+        busy_timeout_ms = int(statement_timeout_ms or SQLITE_BUSY_TIMEOUT_MS)
+
+        @event.listens_for(engine, "connect")
+        def _configure_sqlite(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
     return engine
-
-
-def _configure_sqlite(connection: Any, _record: Any) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 class RecordStore:
