@@ -16,11 +16,12 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, make_url, select
 
-from services.common.records import queries
+from services.common.records import queries, schema
 from services.common.records.models import AuditEntry, Call, CallbackRequest, Turn
 from services.common.records.privacy import CallerNumberHasher, OrgPolicies
 from services.common.records.record_types import CallbackRequested, CallEnded, CallStarted, TurnRecorded
 from services.common.records.recorder import BATCH_SIZE, CallRecorder, RetryPolicy
+from services.common.records.settings import RecordsSettings
 from services.common.records.spool import Spool
 from services.common.records.store import RecordStore
 from tests.records.conftest import HASH_KEY
@@ -236,3 +237,23 @@ def test_recording_from_many_threads_at_once_loses_nothing(store, make_recorder)
         worker.join()
     assert recorder.flush(timeout=30)
     assert (count(store, Call), count(store, Turn)) == (100, 200)
+
+
+def test_the_gateway_builds_its_recorder_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOICEAGENT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("VOICEAGENT_DATABASE_URL", raising=False)
+    monkeypatch.delenv("VOICEAGENT_RECORDS_HASH_KEY", raising=False)
+    settings = RecordsSettings()
+    schema.upgrade(settings.database_url)
+    schema.require_current_schema(settings.database_url)
+    recorder = CallRecorder.from_settings().start()
+    try:
+        record_call(recorder, "CA-env")
+        assert recorder.flush()
+    finally:
+        recorder.close()
+    store = RecordStore(settings.database_url)
+    with store.session() as session:
+        assert queries.get_call(session, "CA-env").call.turns_count == 2
+    store.close()
+    assert (tmp_path / "voiceagent.db").is_file() and (tmp_path / "records-spool" / "0").is_dir()

@@ -110,3 +110,15 @@ def test_a_spool_left_by_a_previous_process_is_found_and_a_torn_last_line_skippe
     assert [record.turn_index for record in replay_all(reopened)] == [0, 1]
     reopened.append([to_json_line(turn(2))])
     assert [record.turn_index for record in replay_all(reopened)] == [2]
+
+
+def test_each_process_claims_a_spool_of_its_own_and_a_successor_reclaims_it(tmp_path):
+    first = Spool.claim(tmp_path, max_bytes=10_000_000)
+    second = Spool.claim(tmp_path, max_bytes=10_000_000)
+    assert first.directory != second.directory
+    first.append([to_json_line(turn(7))])
+    first.close()  # the process exits
+    successor = Spool.claim(tmp_path, max_bytes=10_000_000)
+    assert successor.directory == first.directory and successor.depth == 1
+    second.close()
+    successor.close()

@@ -29,7 +29,8 @@ SPOOL_DEPTH = Gauge(
 )
 RECORDS_DROPPED = Counter(
     "voiceagent_records_dropped_total",
-    "Call records lost, by reason: queue_full (queue and overflow full), spool_full, rejected (the store "
-    "refused the record itself), corrupt (an unreadable spool line), invalid (bad arguments from the caller).",
+    "Call records lost, by reason: queue_full (queue and overflow full), spool_full, spool_unwritable (a disk "
+    "error), rejected (the store refused the record itself), corrupt (an unreadable spool line), invalid (bad "
+    "arguments from the caller).",
     ["reason"],
 )

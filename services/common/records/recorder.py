@@ -114,7 +114,7 @@ class CallRecorder:
         settings = settings or RecordsSettings()
         return cls(
             RecordStore(settings.database_url, statement_timeout_ms=STATEMENT_TIMEOUT_MS),
-            Spool(settings.spool_dir, max_bytes=int(settings.spool_max_mb * 1024 * 1024)),
+            Spool.claim(settings.spool_dir, max_bytes=int(settings.spool_max_mb * 1024 * 1024)),
             OrgPolicies(settings.data_dir),
             CallerNumberHasher(load_hash_key(settings.hash_key, settings.data_dir)),
             queue_size=settings.queue_size,
@@ -382,7 +382,13 @@ class CallRecorder:
     def _spool_protected(self, records: list[Record]) -> None:
         if not records:
             return
-        accepted = self.spool.append([to_json_line(record) for record in records])
+        try:
+            accepted = self.spool.append([to_json_line(record) for record in records])
+        except OSError as error:
+            # A full or read-only disk: these records are lost, counted, and the writer carries on.
+            RECORDS_DROPPED.labels("spool_unwritable").inc(len(records))
+            log.error("records.spool_unwritable", dropped=len(records), error=str(error))
+            return
         RECORDS_SPOOLED.inc(accepted)
         if accepted < len(records):
             RECORDS_DROPPED.labels("spool_full").inc(len(records) - accepted)

@@ -5,10 +5,15 @@ to the newest segment; replay takes the oldest closed segment, writes its record
 they are all committed. A crash or a database failure mid-segment leaves the segment in place to be replayed
 whole next time, which is safe because every record is an idempotent upsert. The total size is capped: past
 the cap new records are refused (and counted as dropped by the caller), never the old ones overwritten.
+
+Each process claims its own spool directory under the root (`0/`, `1/`, ... with an exclusive lock), so two
+gateways sharing a data directory never append to, or delete, each other's segments; a restarted process
+claims the first free directory again and replays what its predecessor left there.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +26,7 @@ from services.common.records.record_types import Record, SpoolLineError, from_js
 
 SEGMENT_BYTES = 1024 * 1024
 SEGMENT_GLOB = "spool-*.jsonl"
+LOCK_FILE = ".lock"
 
 log = get_logger(__name__)
 
@@ -36,6 +42,7 @@ class Spool:
         self._lock = threading.Lock()
         self._current: IO[str] | None = None
         self._current_path: Path | None = None
+        self._lock_file: IO[str] | None = None
         self._counts: dict[Path, int] = {}
         self._sizes: dict[Path, int] = {}
         for path in sorted(self.directory.glob(SEGMENT_GLOB)):
@@ -43,6 +50,24 @@ class Spool:
                 self._counts[path] = sum(1 for line in handle if line.strip())
             self._sizes[path] = path.stat().st_size
         self._next_sequence = max((self._sequence(path) for path in self._counts), default=0) + 1
+
+    @classmethod
+    def claim(cls, root: Path, max_bytes: int) -> Spool:
+        """The spool in the first directory under `root` that no other process holds (held until exit)."""
+        number = 0
+        while True:
+            directory = Path(root) / str(number)
+            directory.mkdir(parents=True, exist_ok=True)
+            lock = (directory / LOCK_FILE).open("a")
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                number += 1
+                continue
+            spool = cls(directory, max_bytes)
+            spool._lock_file = lock
+            return spool
 
     @staticmethod
     def _sequence(path: Path) -> int:
@@ -148,3 +173,6 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._close_current()
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
