@@ -39,9 +39,19 @@ def _add_url_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _database_url(args: argparse.Namespace) -> str:
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from services.common.records.settings import RecordsSettings
 
-    return args.database_url or RecordsSettings().database_url
+    url = args.database_url or RecordsSettings().database_url
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise SystemExit("error: the database URL is not a URL (sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise SystemExit(f"error: unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+    return url
 
 
 def _shown(url: str) -> str:

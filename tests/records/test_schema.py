@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,6 +15,7 @@ from services.cli.main import main
 from services.common.records import schema
 from services.common.records.models import Base
 from services.common.records.store import create_store_engine
+from tests.conftest import REPO_ROOT
 
 TABLES = {"calls", "turns", "callbacks", "handoffs", "events", "audit"}
 
@@ -116,3 +119,21 @@ def test_voiceagent_db_reads_the_database_url_from_the_environment(tmp_path, mon
     monkeypatch.setenv("VOICEAGENT_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:9/none")
     assert main(["db", "current"]) == 2
     assert "unreachable" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("url,message", [("mysql://db/voiceagent", "unsupported database 'mysql'"), ("not a url", "not a URL")])
+def test_voiceagent_db_names_a_database_it_cannot_use(url, message):
+    with pytest.raises(SystemExit, match=message):
+        main(["db", "upgrade", "--database-url", url])
+
+
+@pytest.mark.slow
+def test_concurrent_upgrades_on_postgresql_take_turns(postgres_server):
+    # A migration Job and an operator at the same moment: separate processes, one advisory lock.
+    url = postgres_server.create_database()
+    command = [sys.executable, "-m", "services.cli.main", "db", "upgrade", "--database-url", url]
+    runs = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [(run.wait(timeout=120), run.stdout.read(), run.stderr.read()) for run in runs]
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    assert sum("upgraded from an empty database" in out for _, out, _ in results) >= 1
+    assert schema.check_schema(url).state is schema.SchemaState.CURRENT
