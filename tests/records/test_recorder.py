@@ -149,10 +149,18 @@ def test_a_record_the_store_rejects_is_dropped_and_the_others_are_written(store,
     assert metric("voiceagent_records_dropped_total", reason="rejected") == rejected_before + 1
 
 
-def test_bad_arguments_never_raise_into_the_call(store, make_recorder):
+def test_bad_arguments_never_raise_into_the_call_and_cost_only_their_own_record(store, make_recorder):
     recorder = make_recorder()
+    invalid_before = metric("voiceagent_records_dropped_total", reason="invalid")
     assert recorder.turn_recorded("CA6", "acme", 0, "hi", "hello", latency_ms="not a mapping") is False  # type: ignore[arg-type]
+    # Accepted, but no transcript to redact: dropped by the writer, never stored unprotected.
+    assert recorder.turn_recorded("CA6", "acme", 1, 42, "hello") is True  # type: ignore[arg-type]
     assert recorder.call_started("CA6", "acme", "+14155550100", CALLER, "turns") is True
+    assert recorder.turn_recorded("CA6", "acme", 2, "fine", "good") is True
+    assert recorder.flush()
+    with store.session() as session:
+        assert [turn.turn_index for turn in queries.get_call(session, "CA6").turns] == [2]
+    assert metric("voiceagent_records_dropped_total", reason="invalid") == invalid_before + 2
 
 
 @contextmanager

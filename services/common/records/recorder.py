@@ -248,7 +248,7 @@ class CallRecorder:
             # Hung inside the database: keep its batch too (if it commits after all, the replay is idempotent).
             log.warning("records.writer_stuck_at_shutdown", in_flight=len(self._in_flight))
             self._spool_protected(list(self._in_flight))
-        self._spool_protected([self._protect(record) for record in stranded])
+        self._spool_protected(self._protect_all(stranded))
         self.spool.close()
         self.store.close()
 
@@ -278,7 +278,7 @@ class CallRecorder:
         while not stopping:
             batch, stopping = self._next_batch()
             try:
-                self._in_flight = [self._protect(record) for record in batch]
+                self._in_flight = self._protect_all(batch)
                 self._handle(self._in_flight)
             except Exception:
                 log.exception("records.writer_failed")
@@ -376,8 +376,17 @@ class CallRecorder:
         for record in batch:
             RECORDS_WRITTEN.labels(record_kind(record)).inc()
 
-    def _protect(self, record: Record) -> Record:
-        return protect(record, self.policies(record.org_id) if record.org_id else RecordsPolicy(), self.hasher)
+    def _protect_all(self, records: list[Record]) -> list[Record]:
+        """Each record as its org's policy allows; one that cannot be protected (a value of the wrong type
+        from the caller) is dropped and counted, never stored or spooled unprotected."""
+        protected: list[Record] = []
+        for record in records:
+            try:
+                protected.append(protect(record, self.policies(record.org_id) if record.org_id else RecordsPolicy(), self.hasher))
+            except Exception:
+                RECORDS_DROPPED.labels("invalid").inc()
+                log.exception("records.unprotectable", kind=record_kind(record))
+        return protected
 
     def _spool_protected(self, records: list[Record]) -> None:
         if not records:
@@ -403,9 +412,8 @@ class CallRecorder:
             try:
                 if item is _STOP:
                     return
-                self._spool_protected([self._protect(item)])
+                self._spool_protected(self._protect_all([item]))
             except Exception:
-                RECORDS_DROPPED.labels("invalid").inc()
                 log.exception("records.overflow_failed")
             finally:
                 self._overflow.task_done()
