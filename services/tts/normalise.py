@@ -179,6 +179,16 @@ _TYPOGRAPHY = str.maketrans({"\u00a0": " ", "\u2007": " ", "\u2009": " ", "\u202
                              "\u2012": "-", "\u2212": "-"})
 
 
+# Control characters (C0 and C1, except the whitespace ones) cannot be spoken, and a NUL cannot even be passed to
+# the engines (espeak-ng takes the text as an argument, Piper through a C string): each becomes a space.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def speakable(text: str) -> str:
+    """`text` without the characters no voice can say."""
+    return _CONTROL.sub(" ", text)
+
+
 def region_of(language: str) -> str:
     """The region of a BCP 47 tag ("en-GB" -> "GB"); US when the tag names none that phone numbers know."""
     for part in re.split(r"[-_]", language or "")[1:]:
@@ -310,7 +320,7 @@ class _Speech:
     # Passes.
 
     def normalise(self, text: str) -> str:
-        text = self._apply(self.days, text.translate(_TYPOGRAPHY))
+        text = self._apply(self.days, speakable(text).translate(_TYPOGRAPHY))
         if _ANY_DIGIT.search(text):
             text = self._apply(self.before_phones, text)
             text = self._phone_numbers(text)

@@ -9,7 +9,7 @@ from services.common.generated.voiceagent.v1 import common_pb2
 from services.common.providers import ProviderMeter
 from services.common.sentences import split_sentences
 from services.tts.backends.base import SpeechSynthesizer
-from services.tts.normalise import normalise_for_speech
+from services.tts.normalise import normalise_for_speech, speakable
 
 _SUPPORTED = {LINEAR16, WAV, MULAW, MP3, UNSPECIFIED}
 
@@ -37,7 +37,7 @@ class Speaker:
         self.max_characters = max_characters
 
     def _validate(self, text: str, encoding: int, sample_rate: int, speaking_rate: float) -> None:
-        if not text.strip():
+        if not speakable(text).strip():
             raise InvalidSpeechRequestError("text is empty")
         if len(text) > self.max_characters:
             raise InvalidSpeechRequestError(f"text is {len(text)} characters; the limit is {self.max_characters} (TTS_MAX_TEXT_CHARACTERS)")

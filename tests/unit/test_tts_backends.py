@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from services.common import audio
+from services.common.providers import ProviderMeter
 from services.tts.backends import FallbackSynthesizer
 from services.tts.backends.base import UnknownVoiceError
 from services.tts.backends.espeak import EspeakSynthesizer
 from services.tts.backends.piper import PiperSynthesizer
+from services.tts.speech import InvalidSpeechRequestError, Speaker
 
 
 class BrokenVoice:
@@ -63,3 +66,16 @@ def test_piper_says_the_same_text_the_same_way_every_time():
     synthesizer.load()
     first, second = (synthesizer.synthesize("A basic tune-up costs 75 dollars.", "", 1.0) for _ in range(2))
     np.testing.assert_array_equal(first.samples, second.samples)
+
+
+@pytest.mark.parametrize("engine", [EspeakSynthesizer, PiperSynthesizer])
+def test_control_characters_in_a_request_are_never_sent_to_the_engine(engine, tmp_path):
+    # Found by fuzzing over gRPC: a NUL reached espeak-ng's argv and Piper's C string, and the request failed INTERNAL.
+    synthesizer = engine()
+    synthesizer.load()
+    speaker = Speaker(synthesizer, ProviderMeter("tts", tmp_path), 2000)
+    spoken = speaker.synthesize("We open\x00 at ten.\x1b", "", audio.WAV, 0, 1.0, "acme")
+    assert spoken.spoken_text == "We open at ten." and spoken.duration_seconds > 0.5
+    assert speaker.speak_sentence("\x07Hello.", "", audio.MULAW, 8000, 1.0, "acme").spoken_text == "Hello."
+    with pytest.raises(InvalidSpeechRequestError, match="empty"):
+        speaker.synthesize("\x00\x07 \x1f", "", audio.WAV, 0, 1.0, "acme")
