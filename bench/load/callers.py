@@ -63,5 +63,10 @@ class LocustRun:
             raise RuntimeError(f"locust exited with {returncode}:\n{self.log_path.read_text()[-3000:]}")
         return read_records(self.records_path)
 
+    def stop(self) -> None:
+        """End the callers now (Locust quits on SIGTERM); turns already taken are in the records."""
+        self.process.terminate()
+        self.process.wait(30)
+
     def run(self) -> list[dict]:
         return self.start().wait()

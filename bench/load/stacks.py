@@ -7,15 +7,11 @@ documents. The gateway trusts the Locust callers' recording servers and has rate
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import redis
 
 from bench.load.fakes import LOAD_DELAYS_MS, FakeServicesProcess
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID
@@ -123,41 +119,3 @@ def offline_stack(root: Path, proxied: str = "", redis_url: str = ""):
             extra["proxy"].stop()
         for service in services.values():
             service.stop()
-
-
-class RedisServer:
-    """A real redis-server on a fixed port that can be stopped and started again. It snapshots on shutdown
-    (as a configured production Redis would), so a clean stop keeps the sessions."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "3600 1", "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return self
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise TimeoutError("redis-server did not start")
-
-    def sessions(self) -> int:
-        return sum(1 for _ in redis.Redis(port=self.port).scan_iter("voiceagent:session:*"))
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(20)

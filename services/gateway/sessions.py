@@ -5,10 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis.asyncio as redis
+from redis import exceptions as redis_errors
+
+from services.common.logs import get_logger
+
+log = get_logger(__name__)
+T = TypeVar("T")
+# After Redis failed, this long on the replica's memory before Redis is tried again.
+REDIS_RETRY_SECONDS = 1.0
+
+
+class _Unavailable:
+    """What a Redis command gives while Redis cannot be reached."""
+
+
+UNAVAILABLE = _Unavailable()
 
 
 @dataclass
@@ -107,38 +123,92 @@ class MemorySessionStore:
 
 
 class RedisSessionStore:
-    """Shared by every gateway replica, so any replica can take any webhook of a call."""
+    """Shared by every gateway replica, so any replica can take any webhook of a call.
+
+    Redis going away must not take calls with it (every webhook reads the session: a Redis error was an
+    unhandled exception, and the caller heard "trouble" and a hang-up). While Redis cannot be reached, this
+    replica keeps serving from its own memory: calls go on, rate limits count locally, a stream token is
+    single-use on this replica; Redis is tried again a second later. A session written during the outage is
+    read from memory first (it is newer than Redis's copy) and moved back to Redis by its next write. What a
+    call loses is what only Redis held while it was away: the conversation so far of a call whose turn was
+    taken during the outage (that turn is answered without it)."""
 
     def __init__(self, url: str, ttl_seconds: int) -> None:
         self.ttl_seconds = ttl_seconds
-        self._redis = redis.from_url(url)
+        # A Redis that hangs (rather than refusing connections) costs a turn half a second, not forever.
+        self._redis = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=0.5)
+        self._local = MemorySessionStore(ttl_seconds)
+        self._retry_at = 0.0
+        self._down = False
+
+    async def _shared(self, command: Callable[[], Awaitable[T]]) -> T | _Unavailable:
+        """`command` against Redis, or UNAVAILABLE while Redis cannot be reached. A connection broken by a Redis
+        restart fails once, so a connection error is retried once (on a new connection) before it counts."""
+        if time.monotonic() < self._retry_at:
+            return UNAVAILABLE
+        for attempt in range(2):
+            try:
+                result = await command()
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError) as error:
+                if attempt == 0 and isinstance(error, redis_errors.ConnectionError):
+                    continue
+                if not self._down:
+                    log.warning("sessions.redis_unavailable", error=type(error).__name__, fallback="memory")
+                self._down, self._retry_at = True, time.monotonic() + REDIS_RETRY_SECONDS
+                return UNAVAILABLE
+            if self._down:
+                self._down = False
+                log.info("sessions.redis_restored")
+            return result
+        raise AssertionError("unreachable")
 
     async def get(self, call_sid: str) -> CallSession | None:
-        raw = await self._redis.get(f"voiceagent:session:{call_sid}")
-        return CallSession.from_json(raw) if raw else None
+        if (local := await self._local.get(call_sid)) is not None:
+            return local
+        raw = await self._shared(lambda: self._redis.get(f"voiceagent:session:{call_sid}"))
+        return CallSession.from_json(raw) if raw and raw is not UNAVAILABLE else None
 
     async def put(self, session: CallSession) -> None:
-        await self._redis.set(f"voiceagent:session:{session.call_sid}", session.to_json(), ex=self.ttl_seconds)
+        stored = await self._shared(lambda: self._redis.set(f"voiceagent:session:{session.call_sid}", session.to_json(), ex=self.ttl_seconds))
+        if stored is UNAVAILABLE:
+            await self._local.put(session)
+        else:
+            await self._local.delete(session.call_sid)
 
     async def create(self, session: CallSession) -> bool:
+        if await self._local.get(session.call_sid) is not None:
+            return False
         key = f"voiceagent:session:{session.call_sid}"
-        return bool(await self._redis.set(key, session.to_json(), ex=self.ttl_seconds, nx=True))
+        created = await self._shared(lambda: self._redis.set(key, session.to_json(), ex=self.ttl_seconds, nx=True))
+        return await self._local.create(session) if created is UNAVAILABLE else bool(created)
 
     async def claim(self, key: str, ttl_seconds: int) -> bool:
-        return bool(await self._redis.set(f"voiceagent:claim:{key}", b"1", ex=ttl_seconds, nx=True))
+        claimed = await self._shared(lambda: self._redis.set(f"voiceagent:claim:{key}", b"1", ex=ttl_seconds, nx=True))
+        return await self._local.claim(key, ttl_seconds) if claimed is UNAVAILABLE else bool(claimed)
 
     async def update(self, session: CallSession) -> None:
-        await self._redis.set(f"voiceagent:session:{session.call_sid}", session.to_json(), ex=self.ttl_seconds, xx=True)
+        if await self._local.get(session.call_sid) is not None:
+            await self.put(session)  # written during an outage: back to Redis when it can be
+            return
+        key = f"voiceagent:session:{session.call_sid}"
+        if await self._shared(lambda: self._redis.set(key, session.to_json(), ex=self.ttl_seconds, xx=True)) is UNAVAILABLE:
+            await self._local.put(session)
 
     async def delete(self, call_sid: str) -> CallSession | None:
-        raw = await self._redis.getdel(f"voiceagent:session:{call_sid}")
-        return CallSession.from_json(raw) if raw else None
+        local = await self._local.delete(call_sid)
+        raw = await self._shared(lambda: self._redis.getdel(f"voiceagent:session:{call_sid}"))
+        return local or (CallSession.from_json(raw) if raw and raw is not UNAVAILABLE else None)
 
     async def count(self, key: str, window_seconds: int) -> int:
         name = f"voiceagent:rate:{key}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            value, _ = await pipe.incr(name).expire(name, window_seconds, nx=True).execute()
-        return int(value)
+
+        async def increment() -> int:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                value, _ = await pipe.incr(name).expire(name, window_seconds, nx=True).execute()
+            return int(value)
+
+        counted = await self._shared(increment)
+        return await self._local.count(key, window_seconds) if counted is UNAVAILABLE else counted
 
 
 class RateLimiter:
