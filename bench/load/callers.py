@@ -31,6 +31,9 @@ class LocustRun:
     turns_per_call: int = 3
     stop_timeout: float = 20.0
     recording_port: int = 0
+    # Between one call and the next of a caller: 0 keeps the gateway busy (closed loop); a pause keeps a caller
+    # whose call failed at once from calling again and again.
+    pause: float = 0.0
 
     def __post_init__(self) -> None:
         self.records_path = self.stack.logs / f"{self.name}.jsonl"
@@ -45,7 +48,7 @@ class LocustRun:
             "--stop-timeout", str(int(self.stop_timeout)),
             "--gateway-url", self.stack.gateway.address, "--auth-token", AUTH_TOKEN, "--account-sid", LOCAL_ACCOUNT_SID,
             "--turn-number", TURN_NUMBER, "--stream-number", STREAM_NUMBER, "--questions", str(self.stack.questions),
-            "--turns-per-call", str(self.turns_per_call), "--records", str(self.records_path),
+            "--turns-per-call", str(self.turns_per_call), "--records", str(self.records_path), "--pause", str(self.pause),
             "--recordings-port", str(self.recording_port or self.stack.recording_ports[0]),
             *(["--paced"] if self.paced else []),
             USER_CLASSES[self.mode],

@@ -61,7 +61,7 @@ STEP_COLUMNS = ["callers", "calls/s", "turns/s", "turns", "p50 ms", "p95 ms", "m
 
 
 def print_steps_header(stack: Stack) -> None:
-    print_header(STEP_COLUMNS + [f"{name} CPU" for name in [*stack.pids(), "locust"]] + [f"{stage} ms" for stage in STAGES])
+    print_header(STEP_COLUMNS + [f"{name} CPU" for name in [*stack.pids(), "locust", "others"]] + [f"{stage} ms" for stage in STAGES])
 
 
 def print_step(step: Step, stack: Stack) -> None:
@@ -71,7 +71,7 @@ def print_step(step: Step, stack: Stack) -> None:
         str(step.users), f"{result.per_second(result.calls):.1f}", f"{result.per_second(len(result.turns)):.1f}", str(len(result.turns)),
         _ms(result.percentile(50)), _ms(result.percentile(95)), _ms(max(latencies) if latencies else None),
         str(result.failed), str(step.fallbacks),
-        *[f"{step.cpu.get(name, 0) * 100:.0f}%" for name in [*stack.pids(), "locust"]],
+        *[f"{step.cpu.get(name, 0) * 100:.0f}%" for name in [*stack.pids(), "locust", "others"]],
         *[_ms(step.stages_ms.get(stage)) for stage in STAGES],
     ])
 

@@ -37,6 +37,9 @@ from tests.redis_server import RedisServer
 FALLBACK_EVENTS = {"turn.fallback", "turn.tts_failed", "stream.stt_failed", "stream.retrieval_failed", "stream.llm_failed", "stream.tts_failed"}
 SETTLE_SECONDS = 10
 WARMUP_SECONDS = 12
+# After the last fault, a window without any: late failures (a connection broken long ago) would show there.
+QUIET_SECONDS = 20
+CALL_PAUSE_SECONDS = 2.0
 
 
 @dataclass
@@ -107,7 +110,8 @@ def redis_fault(server: RedisServer, window_of: Callable[[], Window]) -> Fault:
 
 def run_schedule(stack: Stack, faults: list[Fault], windows: list[Window]) -> None:
     time.sleep(WARMUP_SECONDS)
-    for fault in faults:
+    quiet = Fault("(none: after the faults)", lambda: None, lambda: None, 0.0)
+    for fault in [*faults, quiet]:
         window = Window(fault, time.time(), metrics_before=scrape(stack.gateway.metrics_url))
         windows.append(window)
         fault.inject()
@@ -115,7 +119,7 @@ def run_schedule(stack: Stack, faults: list[Fault], windows: list[Window]) -> No
         window.restored = time.time()
         fault.restore()
         window.back = time.time()
-        time.sleep(SETTLE_SECONDS)
+        time.sleep(QUIET_SECONDS if fault is quiet else SETTLE_SECONDS)
         window.end = time.time()
         window.metrics_after = scrape(stack.gateway.metrics_url)
 
@@ -152,8 +156,8 @@ def run_faults(root: Path, args) -> None:
         with offline_stack(root, proxied="retrieval", redis_url=redis_server.url) as stack:
             faults = [*service_faults(stack), redis_fault(redis_server, lambda: windows[-1]), *network_faults(stack, "retrieval")]
             callers = [
-                LocustRun(stack, "turn", args.fault_turn_callers, 3600, "faults-turn", paced=True, turns_per_call=4),
-                LocustRun(stack, "stream", args.fault_stream_callers, 3600, "faults-stream", turns_per_call=4,
+                LocustRun(stack, "turn", args.fault_turn_callers, 3600, "faults-turn", paced=True, turns_per_call=4, pause=CALL_PAUSE_SECONDS),
+                LocustRun(stack, "stream", args.fault_stream_callers, 3600, "faults-stream", turns_per_call=4, pause=CALL_PAUSE_SECONDS,
                           recording_port=stack.recording_ports[1]),
             ]
             for caller in callers:
@@ -167,5 +171,7 @@ def run_faults(root: Path, args) -> None:
             print(f"\n## Faults under load: offline stack, {args.fault_turn_callers} turn-based and {args.fault_stream_callers} "
                   "streaming callers, one fault at a time\n")
             report(windows, records, stack.logs / "gateway.log")
+            (stack.logs / "fault-windows.json").write_text(json.dumps(
+                [{"fault": w.fault.name, "start": w.start, "restored": w.restored, "back": w.back, "end": w.end} for w in windows], indent=1))
     finally:
         redis_server.stop()

@@ -31,7 +31,7 @@ from pathlib import Path
 import gevent
 import httpx
 from gevent import monkey
-from locust import User, constant, events, task
+from locust import User, events, task
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from services.cli.call_simulator import RecordingServer, TurnReport, TwilioSimulator, TwimlAnswer
@@ -56,6 +56,7 @@ def _options(parser) -> None:
     parser.add_argument("--record-timeout", type=float, default=2.0)
     parser.add_argument("--answer-timeout", type=float, default=20.0)
     parser.add_argument("--stagger", type=float, default=2.0, help="users start spread over this many seconds")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds between one call and the next of a user")
     parser.add_argument("--recordings-port", type=int, default=0)
     parser.add_argument("--records", required=True, help="JSON lines, one per turn")
 
@@ -126,7 +127,9 @@ def turn_outcome(report: TurnReport) -> str:
 
 class Caller(User):
     abstract = True
-    wait_time = constant(0)
+
+    def wait_time(self) -> float:
+        return self.options.pause
 
     def on_start(self) -> None:
         self.options = Shared.options
@@ -194,9 +197,11 @@ async def converse(url: str, parameters: dict[str, str], call_sid: str, question
                 break
             turn = await caller.say(question)
             await until_answered(caller, closed, answer_timeout)
-            ended_at = time.time() - (time.perf_counter() - turn.speech_ended_at) if turn.speech_ended_at else time.time()
             outcome = "answered" if turn.latency_ms is not None else ("handed_back" if closed.done() else "failed")
-            turns.append({"t": ended_at, "ms": turn.latency_ms, "outcome": outcome})
+            # An answered turn is placed when the caller stopped speaking (its latency starts there); one that went
+            # wrong, when the caller found out (so it counts against the fault that was on then).
+            answered_at = time.time() - (time.perf_counter() - turn.speech_ended_at) if turn.speech_ended_at else time.time()
+            turns.append({"t": answered_at if outcome == "answered" else time.time(), "ms": turn.latency_ms, "outcome": outcome})
         if closed.done():
             # The gateway closed the stream: a normal close hands the call back to the TwiML after <Connect> (the
             # org's fallback, then a hang-up); anything else is a dropped call.

@@ -73,24 +73,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time every process on the machine has used so far (all cores)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 @dataclass
 class CpuMeter:
-    """CPU used by named processes between `start` and `stop`, as a share of one core."""
+    """CPU used by named processes between `start` and `stop`, as a share of one core, and by everything else on
+    the machine as "others" (a shared machine's other work competes for the same cores)."""
 
     pids: dict[str, int]
     started: dict[str, float] = field(default_factory=dict)
     used: dict[str, float] = field(default_factory=dict)
     wall: float = 0.0
 
+    def _now(self) -> dict[str, float]:
+        return {**{name: cpu_seconds(pid) for name, pid in self.pids.items()}, "machine": machine_cpu_seconds(), "runner": cpu_seconds(os.getpid())}
+
     def start(self) -> CpuMeter:
-        self.started = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.started = self._now()
         self.wall = time.monotonic()
         return self
 
     def stop(self) -> dict[str, float]:
         wall = time.monotonic() - self.wall
-        self.used = {name: cpu_seconds(pid) - self.started[name] for name, pid in self.pids.items()}
-        return {name: seconds / wall for name, seconds in self.used.items()}
+        now = self._now()
+        used = {name: now[name] - self.started[name] for name in now}
+        machine = used.pop("machine")
+        used["others"] = max(0.0, machine - sum(used.values()))
+        used.pop("runner")
+        self.used = used
+        return {name: seconds / wall for name, seconds in used.items()}
 
 
 _SAMPLE = re.compile(r'^(\w+)\{([^}]*)\} ([0-9.e+-]+)$')
