@@ -78,7 +78,7 @@ class Fakes(stt_pb2_grpc.SpeechToTextServicer, retrieval_pb2_grpc.RetrievalServi
     async def StreamTranscribe(self, request_iterator, context):
         """The real endpointer finds the end of speech; the final transcript follows after the stt delay."""
         config = (await anext(request_iterator)).config
-        endpointer = Endpointer(8000, audio.SPEECH_DBFS, 120, config.end_of_speech_silence_ms, 60)
+        endpointer = Endpointer(8000, lambda frame: audio.rms_dbfs(frame) >= audio.SPEECH_DBFS, 120, config.end_of_speech_silence_ms, 60)
         async for message in request_iterator:
             events = endpointer.feed(audio.mulaw_decode(message.audio))
             if events.started_at is not None:

@@ -47,7 +47,7 @@ def percentile(values: list[float], q: float) -> float:
 def bench_stt(speaker: Speaker) -> list[str]:
     recognizer = MoonshineRecognizer()
     recognizer.load()
-    transcriber = Transcriber(recognizer, ProviderMeter("stt", REPO / "data"), 120, -45)
+    transcriber = Transcriber(recognizer, ProviderMeter("stt", REPO / "data"), 120, 0.5)
     clips = [speaker.synthesize(q, "", audio.MULAW, 8000, 1.0, "bench").audio for q in SPOKEN_QUESTIONS]
     transcriber.transcribe(clips[0], audio.MULAW, 8000, "en", "bench")
     seconds, durations = [], []

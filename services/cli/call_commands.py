@@ -240,12 +240,29 @@ async def _stream_call(args: argparse.Namespace, to: str, turns: list[bytes]) ->
     args.output_dir.mkdir(parents=True, exist_ok=True)
     heard = args.output_dir / "call-stream-heard.wav"
     heard.write_bytes(audio.wav_bytes(audio.decode(bytes(caller.heard), audio.MULAW)))
-    latencies = [turn.latency_ms for turn in caller.turns]
+    summary = [
+        {
+            "turn": number, "caller": turn.details.get("caller", ""), "agent": turn.details.get("agent", ""),
+            "sources": turn.details.get("sources", []), "fallbacks": turn.details.get("fallbacks", []),
+            "latency_ms": None if turn.latency_ms is None else round(turn.latency_ms),
+            "answer_started_s": None if turn.answer_started_s is None else round(turn.answer_started_s, 3),
+        }
+        for number, turn in enumerate(caller.turns, start=1)
+    ]
     if args.json:
-        print_json({"org": args.org, "turns": [{"turn": n, "latency_ms": ms} for n, ms in enumerate(latencies, 1)],
-                    "barge_ins": len(caller.received("clear")), "heard": str(heard)})
-    else:
-        for number, ms in enumerate(latencies, start=1):
-            print(f"turn {number}: first answer audio {ms:.0f} ms after the caller stopped speaking" if ms is not None else f"turn {number}: no answer")
-        print(f"what the caller heard: {heard}")
+        print_json({"org": args.org, "to": to, "turns": summary, "barge_ins": len(caller.received("clear")), "heard": str(heard)})
+        return 0
+    for turn in summary:
+        print(f"\n--- turn {turn['turn']} ---")
+        if turn["caller"]:
+            print(f"caller: {turn['caller']}")
+        print(f"agent:  {turn['agent'] or ('(no answer)' if turn['latency_ms'] is None else '(audio)')}")
+        if turn["sources"]:
+            print(f"sources: {', '.join(turn['sources'])}")
+        if turn["fallbacks"]:
+            print(f"fallbacks: {', '.join(turn['fallbacks'])}")
+        if turn["latency_ms"] is not None:
+            print(f"first answer audio {turn['latency_ms']} ms after the caller stopped speaking "
+                  f"({turn['answer_started_s']:.2f} s after they started)")
+    print(f"\nwhat the caller heard: {heard}")
     return 0

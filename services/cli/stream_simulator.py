@@ -11,7 +11,6 @@ can be written to a WAV file or transcribed.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import secrets
 import time
@@ -20,23 +19,46 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from services.common import audio
+from services.common import audio, media_streams
+from services.common.vad import VoiceActivity
 
 FRAME_BYTES = 160
 FRAME_SECONDS = 0.02
 SILENCE = b"\xff" * FRAME_BYTES
+TURN_DETAILS = "turn:"
+
+
+def last_speech_frame(frames: list[bytes]) -> int:
+    """Index of the last 20 ms frame the voice activity detector scores as speech (the last frame if none is).
+    The score itself, not the detector's hysteresis: that holds on for a while after the voice stops."""
+    detector = VoiceActivity(8000)
+    speech = []
+    for index, frame in enumerate(frames):
+        detector.feed(audio.mulaw_decode(frame))
+        if detector.probability >= detector.threshold:
+            speech.append(index)
+    return speech[-1] if speech else len(frames) - 1
 
 
 @dataclass
 class StreamTurn:
-    """When the caller's last loud frame was sent, and when the first answer frame arrived after that."""
+    """One caller turn: when its first frame and its last frame of speech were sent, when the first answer
+    frame arrived after that, and (from a gateway with GATEWAY_TURN_DETAILS_HEADER) what the gateway heard,
+    answered and cited."""
 
+    started_at: float | None = None
     speech_ended_at: float | None = None
     first_frame_at: float | None = None
+    details: dict = field(default_factory=dict)
 
     @property
     def latency_ms(self) -> float | None:
         return None if self.first_frame_at is None or self.speech_ended_at is None else (self.first_frame_at - self.speech_ended_at) * 1000
+
+    @property
+    def answer_started_s(self) -> float | None:
+        """Seconds from the first frame of the caller's turn to the first frame of the answer."""
+        return None if self.first_frame_at is None or self.started_at is None else self.first_frame_at - self.started_at
 
 
 @dataclass
@@ -53,25 +75,19 @@ class MediaStreamCaller:
     async def __aenter__(self) -> MediaStreamCaller:
         self.ws: ClientConnection = await connect(self.url)
         # Frames to speak, each with the turn it ends when it is the last loud frame of what is said.
-        self._mic: asyncio.Queue[tuple[bytes, StreamTurn | None]] = asyncio.Queue()
+        # Frames to send, each with its turn and whether it is the turn's first frame or its last of speech.
+        self._mic: asyncio.Queue[tuple[bytes, StreamTurn | None, str | None]] = asyncio.Queue()
         self._spoken = asyncio.Event()
         self._queue: list[bytes | str] = []  # frames and mark names, in play order
         self._sequence = 0
-        await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-        await self._send({
-            "event": "start", "streamSid": self.stream_sid,
-            "start": {
-                "accountSid": self.account_sid, "streamSid": self.stream_sid, "callSid": self.call_sid,
-                "tracks": ["inbound"], "customParameters": self.parameters,
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            },
-        })
+        await self._send(media_streams.connected())
+        await self._send(media_streams.start(self.stream_sid, self.call_sid, self.account_sid, self.parameters))
         self._tasks = [asyncio.create_task(task) for task in (self._microphone(), self._receive(), self._player())]
         return self
 
     async def __aexit__(self, *exc_info) -> None:
         try:
-            await self._send({"event": "stop", "streamSid": self.stream_sid, "stop": {"accountSid": self.account_sid, "callSid": self.call_sid}})
+            await self._send(media_streams.stop(self.stream_sid, self.call_sid, self.account_sid))
         except ConnectionClosed:
             pass  # the gateway hung up first (or refused the stream)
         finally:
@@ -89,42 +105,48 @@ class MediaStreamCaller:
     async def _microphone(self) -> None:
         chunk, started = 0, time.perf_counter()
         while True:
-            frame, ends_turn = (SILENCE, None) if self._mic.empty() else self._mic.get_nowait()
+            frame, turn, moment = (SILENCE, None, None) if self._mic.empty() else self._mic.get_nowait()
             chunk += 1
             try:
-                await self._send({"event": "media", "streamSid": self.stream_sid,
-                                  "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20), "payload": base64.b64encode(frame).decode()}})
+                await self._send(media_streams.inbound_media(self.stream_sid, frame, chunk))
             except ConnectionClosed:
                 self._spoken.set()  # the gateway hung up: nothing more can be said
                 return
-            if ends_turn is not None:
-                ends_turn.speech_ended_at = time.perf_counter()
-                self.turns.append(ends_turn)
+            if moment == "first":
+                turn.started_at = time.perf_counter()
+                self.turns.append(turn)
+            if moment == "last_speech":
+                turn.speech_ended_at = time.perf_counter()
             if self._mic.empty() and frame is not SILENCE:
                 self._spoken.set()
             await asyncio.sleep(max(0.0, started + chunk * FRAME_SECONDS - time.perf_counter()))
 
     async def _receive(self) -> None:
         async for raw in self.ws:
-            message = json.loads(raw)
-            self.events.append((time.perf_counter(), message))
-            event = message.get("event")
-            if event == "media":
-                if self.turns and self.turns[-1].first_frame_at is None:
-                    self.turns[-1].first_frame_at = time.perf_counter()
-                self._queue.append(base64.b64decode(message["media"]["payload"]))
-            elif event == "mark":
-                self._queue.append(message["mark"]["name"])
-            elif event == "clear":
+            self.events.append((time.perf_counter(), json.loads(raw)))
+            message = media_streams.parse_outbound(raw)
+            if isinstance(message, media_streams.Media):
+                turn = self.turns[-1] if self.turns else None
+                if turn is not None and turn.speech_ended_at is not None and turn.first_frame_at is None:
+                    turn.first_frame_at = time.perf_counter()
+                self._queue.append(message.payload)
+            elif isinstance(message, media_streams.Mark) and message.name.startswith(TURN_DETAILS):
+                # The gateway's account of the turn (simulator only): not a mark Twilio would play.
+                answered = [turn for turn in self.turns if turn.first_frame_at is not None and not turn.details]
+                if answered:
+                    answered[-1].details = json.loads(message.name[len(TURN_DETAILS) :])
+            elif isinstance(message, media_streams.Mark):
+                self._queue.append(message.name)
+            elif isinstance(message, media_streams.Clear):
                 marks = [item for item in self._queue if isinstance(item, str)]
                 self._queue.clear()
                 for name in marks:
-                    await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+                    await self._send(media_streams.played(self.stream_sid, name))
 
     async def _player(self) -> None:
         while True:
             if self._queue and isinstance(self._queue[0], str):
-                await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": self._queue.pop(0)}})
+                await self._send(media_streams.played(self.stream_sid, self._queue.pop(0)))
                 continue
             if self._queue:
                 self.heard.extend(self._queue.pop(0))
@@ -135,23 +157,24 @@ class MediaStreamCaller:
         return bool(self._queue)
 
     async def say(self, mulaw: bytes) -> StreamTurn:
-        """Speak in real time; returns once the last frame is sent. The turn's latency clock starts at the
-        last frame loud enough to be speech, as the server's does: trailing silence is the wait for the end."""
+        """Speak in real time, every frame exactly as given (noise and pauses included); returns once the last
+        frame is sent. The turn's latency clock starts at its last frame of speech (by voice activity, as the
+        server hears it): trailing silence or noise is the wait for the end of the turn."""
         frames = [mulaw[start : start + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff") for start in range(0, len(mulaw), FRAME_BYTES)]
         if not frames:
             raise ValueError("nothing to say: the audio is empty")
-        loud = [index for index, frame in enumerate(frames) if audio.rms_dbfs(audio.mulaw_decode(frame)) >= audio.SPEECH_DBFS]
-        last_loud = loud[-1] if loud else len(frames) - 1
+        last_speech = last_speech_frame(frames)
         turn = StreamTurn()
         self._spoken.clear()
         for index, frame in enumerate(frames):
-            self._mic.put_nowait((frame, turn if index == last_loud else None))
+            moment = "first" if index == 0 else None
+            self._mic.put_nowait((frame, turn, "last_speech" if index == last_speech else moment))
         await self._spoken.wait()
         return turn
 
     async def press(self, digit: str) -> None:
         """A keypress, which Twilio reports on the stream."""
-        await self._send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}})
+        await self._send(media_streams.dtmf(self.stream_sid, digit))
 
     async def until_answering(self, turn: StreamTurn, timeout: float = 30.0) -> None:
         """Until the first frame of the answer to `turn` arrives (to talk over it, say)."""

@@ -1,10 +1,13 @@
-"""Twilio Media Streams messages from Twilio, parsed and validated.
+"""Twilio Media Streams messages: parsed and validated when they come from Twilio, built in one place.
 
 Every WebSocket message crosses a trust boundary, so it is checked here, in
 one place, before anything else reads it: its size, that it is a JSON
 object, that its event is one Twilio sends, and that the fields that event
 needs are there with the right types. Anything else is a `MediaStreamError`
-with a short reason, never an exception from deep inside the call.
+with a short reason, never an exception from deep inside the call. The
+builders below make every message either side sends (the gateway's media,
+mark and clear; Twilio's, for the call simulator), so both sides agree on
+one shape.
 """
 
 from __future__ import annotations
@@ -114,3 +117,82 @@ def parse(raw: str | bytes | None) -> InboundMessage:
     if event == "stop":
         return Stop()
     raise MediaStreamError("unknown event")
+
+
+@dataclass(frozen=True)
+class Clear:
+    pass
+
+
+OutboundMessage = Media | Mark | Clear
+# The simulator's turn details (GATEWAY_TURN_DETAILS_HEADER) travel in a mark name; Twilio's own are short.
+MAX_OUTBOUND_MARK_CHARS = 16 * 1024
+
+
+def parse_outbound(raw: str | bytes) -> OutboundMessage | None:
+    """A message the gateway sent (read by the call simulator); None for events Twilio would ignore."""
+    message = json.loads(raw)
+    event = message.get("event") if isinstance(message, dict) else None
+    if event == "media":
+        return Media(base64.b64decode(message["media"]["payload"]))
+    if event == "mark":
+        return Mark(str(message["mark"]["name"])[:MAX_OUTBOUND_MARK_CHARS])
+    if event == "clear":
+        return Clear()
+    return None
+
+
+def _b64(payload: bytes) -> str:
+    return base64.b64encode(payload).decode()
+
+
+# What the gateway sends (streamSid is added by the sender, which knows it).
+
+
+def media(payload: bytes) -> dict:
+    return {"event": "media", "media": {"payload": _b64(payload)}}
+
+
+def mark(name: str) -> dict:
+    return {"event": "mark", "mark": {"name": name}}
+
+
+def clear() -> dict:
+    return {"event": "clear"}
+
+
+# What Twilio sends, for the call simulator.
+
+
+def connected() -> dict:
+    return {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+
+
+def start(stream_sid: str, call_sid: str, account_sid: str, parameters: dict[str, str]) -> dict:
+    return {
+        "event": "start", "streamSid": stream_sid,
+        "start": {
+            "accountSid": account_sid, "streamSid": stream_sid, "callSid": call_sid, "tracks": ["inbound"],
+            "customParameters": parameters, "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        },
+    }
+
+
+def inbound_media(stream_sid: str, payload: bytes, chunk: int) -> dict:
+    return {
+        "event": "media", "streamSid": stream_sid,
+        "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20), "payload": _b64(payload)},
+    }
+
+
+def played(stream_sid: str, name: str) -> dict:
+    """Twilio's answer to a mark: the audio sent before it has played."""
+    return {"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}
+
+
+def dtmf(stream_sid: str, digit: str) -> dict:
+    return {"event": "dtmf", "streamSid": stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}}
+
+
+def stop(stream_sid: str, call_sid: str, account_sid: str) -> dict:
+    return {"event": "stop", "streamSid": stream_sid, "stop": {"accountSid": account_sid, "callSid": call_sid}}

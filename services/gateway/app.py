@@ -24,7 +24,7 @@ from services.gateway.metrics import ACTIVE_CALLS, CALLS, TURNS, WEBHOOKS_REJECT
 from services.gateway.orgs import OrgDirectory
 from services.gateway.security import RecordingDownloader, SignatureVerifier, StreamTokens, public_url
 from services.gateway.sessions import CallSession, MemorySessionStore, RateLimiter, RedisSessionStore, SessionStore
-from services.gateway.streaming import StreamingCall
+from services.gateway.streaming import StreamingCall, stream_end_key
 from services.gateway.turn import Speech, TurnOrchestrator, Voice
 
 log = get_logger(__name__)
@@ -205,6 +205,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @app.post("/voice/no-input")
     async def no_input(request: Request, params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
         return await answer(request, params, gw, recording=False)
+
+    @app.post("/voice/stream-ended")
+    async def stream_ended(params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
+        """Twilio's next step after a Media Stream closed: hang up after the agent's own goodbye, otherwise (the
+        gateway could not go on) speak the org's fallback, then hang up."""
+        if not await gw.store.claim(stream_end_key(params.get("CallSid", "")), gw.settings.stream_token_seconds):
+            return twiml_response(twiml.hang_up())
+        org = gw.orgs.for_number(params.get("To", ""))
+        if org is None:
+            return twiml_response(twiml.speak_and_hang_up(Speech(twiml.TROUBLE)))
+        return twiml_response(twiml.speak_and_hang_up(Speech(org.fallback_message), voice=org.twilio_voice))
 
     @app.post("/voice/status")
     async def status(params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:

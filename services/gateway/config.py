@@ -66,12 +66,18 @@ class GatewaySettings(BaseSettings):
     # Streaming calls: silence that ends the caller's turn (the main latency lever), a shorter pause after which the
     # answer is prepared in case the turn has ended (0: wait for the end), how long the caller must keep talking
     # over the agent before it stops (shorter sounds are back-channel: "mm-hm"), stream token life.
-    stream_end_of_speech_ms: int = Field(default=500, ge=100, le=3000)
-    stream_tentative_pause_ms: int = Field(default=200, ge=0, le=3000)
-    barge_in_min_speech_ms: int = Field(default=400, ge=0, le=5000)
+    stream_end_of_speech_ms: int = Field(default=350, ge=100, le=3000)
+    stream_tentative_pause_ms: int = Field(default=150, ge=0, le=3000)
+    # The longest wait after an unfinished phrase ("my number is five oh three"); the words heard at the pause
+    # decide between this and stream_end_of_speech_ms. 0: every turn ends after stream_end_of_speech_ms.
+    stream_incomplete_turn_ms: int = Field(default=1500, ge=0, le=5000)
+    barge_in_min_speech_ms: int = Field(default=500, ge=0, le=5000)
     stream_token_seconds: int = Field(default=60, ge=5)
     # A Media Stream with no message for this long (Twilio sends a frame every 20 ms) is closed.
     stream_idle_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    # A caller silent this long is asked once whether they are still there; as long again, and the call ends.
+    caller_idle_seconds: float = Field(default=8.0, ge=1, le=300)
 
     record_timeout_seconds: int = Field(default=2, ge=1, le=10)
     record_max_length_seconds: int = Field(default=30, ge=5, le=600)

@@ -11,7 +11,6 @@ only once the final arrives, so they are remembered and observed then.
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from itertools import count
 
 import grpc
 
-from services.common import audio
+from services.common import audio, media_streams
 from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
 from services.common.logs import get_logger
 from services.common.sentences import lead_phrase
@@ -62,6 +61,15 @@ class Milestones:
 
 
 @dataclass
+class AnswerNotes:
+    """What an answer was built from, filled in as it is generated: the chunks it cites, and the stages that
+    fell back (as "stage:REASON")."""
+
+    sources: list[str] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Voice:
     """How and where a reply is spoken: the tts stub, the org's voice and the WebSocket sender."""
 
@@ -74,8 +82,8 @@ class Voice:
     send: Callable[[dict], Awaitable[None]]
     # Ends the stream so Twilio speaks the fallback after <Connect>.
     hand_back: Callable[[], Awaitable[None]]
-    # Called when an answer (a released reply with a history entry) has been sent in full.
-    answered: Callable[[], Awaitable[None]]
+    # Called with the reply when an answer (a released reply with a history entry) has been sent in full.
+    answered: Callable[[Reply], Awaitable[None]]
     mark_numbers: Iterator[int] = field(default_factory=lambda: count(1))
     # The org's BCP 47 tag: tts reads phone numbers and dates the way its region does.
     language: str = ""
@@ -84,11 +92,15 @@ class Voice:
 class Reply:
     """One thing the agent says, from its sentences to frames and marks on the WebSocket."""
 
-    def __init__(self, voice: Voice, sentences: AsyncIterator[str], milestones: Milestones | None = None, question: str = "") -> None:
+    def __init__(
+        self, voice: Voice, sentences: AsyncIterator[str], milestones: Milestones | None = None, question: str = "",
+        notes: AnswerNotes | None = None,
+    ) -> None:
         self.voice = voice
         self.milestones = milestones
         # The caller's words this reply answers (empty for greetings and fixed messages).
         self.question = question
+        self.notes = notes or AnswerNotes()
         # Sentences sent so far, each with the mark that follows it.
         self.marks: list[tuple[str, str]] = []
         # The ["agent", text] history entry this reply keeps up to date, once released.
@@ -117,7 +129,7 @@ class Reply:
                         return
                 first = False
             if self.entry is not None:
-                await self.voice.answered()
+                await self.voice.answered(self)
         except Exception:
             # A bug must not leave the caller in silence: hand the call back for the spoken fallback.
             log.exception("stream.reply_crashed", fallback="twiml_after_connect")
@@ -133,8 +145,7 @@ class Reply:
                 self._reach("first_audio")
                 await self._released.wait()
                 for start in range(0, len(chunk.audio), FRAME_BYTES):
-                    payload = base64.b64encode(chunk.audio[start : start + FRAME_BYTES]).decode()
-                    await voice.send({"event": "media", "media": {"payload": payload}})
+                    await voice.send(media_streams.media(chunk.audio[start : start + FRAME_BYTES]))
                     self._reach("first_frame_sent")
         except grpc.aio.AioRpcError as error:
             # Without tts the stream cannot speak at all.
@@ -145,7 +156,7 @@ class Reply:
         await self._released.wait()
         mark = f"m{next(voice.mark_numbers)}"
         self.marks.append((mark, phrase))
-        await voice.send({"event": "mark", "mark": {"name": mark}})
+        await voice.send(media_streams.mark(mark))
         if self.entry is not None:
             self.entry[1] = " ".join(said for _, said in self.marks)
         return True

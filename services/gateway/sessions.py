@@ -35,6 +35,10 @@ class CallSession:
     history: list[list[str]] = field(default_factory=list)
     turns: int = 0
     empty_recordings: int = 0
+    # Silence since the caller last spoke (turn-based calls count recording timeouts), and whether they were
+    # asked if they are still there.
+    silent_seconds: float = 0.0
+    idle_prompted: bool = False
     started_at: float = field(default_factory=time.time)
     # What the inbound webhook answered: a retried inbound for the call gets exactly this again.
     inbound_twiml: str = ""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 import time
 from bisect import bisect_left
 from collections import deque
@@ -24,21 +23,20 @@ from collections.abc import AsyncIterator
 import grpc
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from services.common import audio, media_streams
+from services.common import media_streams
 from services.common.generated.voiceagent.v1 import stt_pb2
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
 from services.common.sentences import complete_sentences
 from services.gateway.answers import AnswerPipeline, search_query
+from services.gateway.barge_in import BargeInPolicy, Decision
+from services.gateway.idle import STILL_THERE, IdleAction, idle_action
 from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS, MALFORMED_STREAM_MESSAGES
-from services.gateway.replies import TELEPHONE, Milestones, Reply, Voice
+from services.gateway.replies import TELEPHONE, AnswerNotes, Milestones, Reply, Voice
 from services.gateway.sessions import CallSession
 
 log = get_logger(__name__)
 
-# The caller counts as still talking when any of the last 100 ms of frames is this loud.
-RECENT_FRAMES = 5
-BACKCHANNEL = re.compile(r"^\W*(mm+-?hm+|uh-?huh|yeah|yes|ok(ay)?|right|sure|mhm|hmm+)\W*$", re.IGNORECASE)
 POLICY_VIOLATION = 1008
 # Malformed messages tolerated on one call before it is ended as a protocol error.
 MAX_MALFORMED_MESSAGES = 50
@@ -81,11 +79,15 @@ class StreamingCall:
         # What the agent is saying (or said last), and an answer held back until the caller's pause is confirmed.
         self.reply: Reply | None = None
         self.prepared: Reply | None = None
+        self.barge_in = BargeInPolicy(self.settings.barge_in_min_speech_ms / 1000)
         self.barge_in_timer: asyncio.Task | None = None
         self.played: set[str] = set()
         self.handed_back = False
+        # How the gateway itself ended the call ("caller_idle"), when it did.
+        self.ended_by_agent = ""
+        self.idle_prompted = False
+        self.last_activity = time.perf_counter()
         self.speech_ended_at = time.perf_counter()
-        self.recent_loudness: deque[bool] = deque(maxlen=RECENT_FRAMES)
         self._send_lock = asyncio.Lock()
 
     async def send(self, message: dict) -> None:
@@ -147,13 +149,14 @@ class StreamingCall:
         )
         log.info("stream.started", stream_sid=self.stream_sid)
         listener = asyncio.create_task(self._listen())
+        idle_watch = asyncio.create_task(self._watch_idle())
         self._speak(Reply(self.voice, _fixed([org.greeting])))
         outcome = "completed"
         try:
             outcome = await self._receive()
         finally:
             self.audio_in.put_nowait(None)
-            for task in (self.barge_in_timer, listener):
+            for task in (self.barge_in_timer, listener, idle_watch):
                 if task is not None:
                     task.cancel()
             for reply in (self.reply, self.prepared):
@@ -186,7 +189,6 @@ class StreamingCall:
                 if isinstance(message, media_streams.Media):
                     frame = message.payload
                     self.clock.received(frame)
-                    self.recent_loudness.append(audio.rms_dbfs(audio.mulaw_decode(frame)) >= audio.SPEECH_DBFS)
                     self.audio_in.put_nowait(frame)
                 elif isinstance(message, media_streams.Mark):
                     self.played.add(message.name)
@@ -199,7 +201,7 @@ class StreamingCall:
             await self._close(1000)
             return "idle_timeout"
         except WebSocketDisconnect:
-            return "handed_back" if self.handed_back else "disconnected"
+            return self.ended_by_agent or ("handed_back" if self.handed_back else "disconnected")
 
     async def _close(self, code: int) -> None:
         try:
@@ -217,9 +219,45 @@ class StreamingCall:
             except RuntimeError:
                 pass  # the caller had already hung up
 
-    async def _answered(self) -> None:
+    async def _watch_idle(self) -> None:
+        """A caller silent for GATEWAY_CALLER_IDLE_SECONDS (the agent quiet too) is asked once whether they are
+        still there; silent as long again, they hear the org's goodbye and the call ends."""
+        limit = self.settings.caller_idle_seconds
+        while True:
+            await asyncio.sleep(min(0.25, limit / 4))
+            now = time.perf_counter()
+            if self.barge_in.caller_speaking or self.prepared is not None or self._agent_speaking():
+                self.last_activity = now
+                continue
+            action = idle_action(now - self.last_activity, self.idle_prompted, limit)
+            if action is IdleAction.PROMPT:
+                self.idle_prompted, self.last_activity = True, now
+                log.info("stream.caller_idle", action="prompt")
+                self._speak(Reply(self.voice, _fixed([STILL_THERE])))
+            elif action is IdleAction.HANG_UP:
+                log.info("stream.caller_idle", action="hang_up")
+                await self._say_goodbye("caller_idle")
+                return
+
+    async def _say_goodbye(self, outcome: str) -> None:
+        """Say the org's goodbye, let it play, and end the call: Twilio is told (via /voice/stream-ended) to hang
+        up rather than speak the fallback that follows a stream the gateway could not continue."""
+        goodbye = Reply(self.voice, _fixed([self.org.goodbye_message]))
+        self._speak(goodbye)
+        deadline = time.perf_counter() + self.settings.tts_timeout_seconds + 10
+        while self._agent_speaking() and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        self.ended_by_agent = outcome
+        await self.gw.store.claim(stream_end_key(self.session.call_sid), self.settings.stream_token_seconds)
+        await self._close(1000)
+
+    async def _answered(self, reply: Reply) -> None:
         self.session.turns += 1
         await self.gw.store.put(self.session)
+        if self.settings.turn_details_header:
+            # For the local call simulator only (it carries what the caller said): the turn as the gateway saw it.
+            details = {"caller": reply.question, "agent": reply.entry[1], "sources": reply.notes.sources, "fallbacks": reply.notes.fallbacks}
+            await self.send(media_streams.mark("turn:" + json.dumps(details)[: media_streams.MAX_OUTBOUND_MARK_CHARS]))
 
     def _agent_speaking(self) -> bool:
         if self.reply is None:
@@ -237,6 +275,7 @@ class StreamingCall:
             org_id=self.org.org_id, format=TELEPHONE, language=self.org.language,
             end_of_speech_silence_ms=self.settings.stream_end_of_speech_ms,
             tentative_pause_ms=self.settings.stream_tentative_pause_ms,
+            incomplete_turn_silence_ms=self.settings.stream_incomplete_turn_ms,
         )
         yield stt_pb2.StreamTranscribeRequest(config=config)
         while (chunk := await self.audio_in.get()) is not None:
@@ -263,15 +302,17 @@ class StreamingCall:
             await self._hand_back()
 
     def _on_event(self, event: stt_pb2.SpeechEvent) -> None:
-        if event.kind == SpeechEvent.SPEECH_STARTED:
+        if event.kind in (SpeechEvent.SPEECH_STARTED, SpeechEvent.SPEECH_RESUMED):
+            if event.kind == SpeechEvent.SPEECH_RESUMED:
+                self._drop_prepared()  # the pause was not the end of the turn
+            self.barge_in.speech_started(time.perf_counter())
+            self.idle_prompted = False
             if self._agent_speaking() and (self.barge_in_timer is None or self.barge_in_timer.done()):
                 self.barge_in_timer = asyncio.create_task(self._barge_in_unless_brief())
-        elif event.kind == SpeechEvent.SPEECH_RESUMED:
-            self._drop_prepared()  # the pause was not the end of the turn
-        elif event.kind == SpeechEvent.SPEECH_ENDED:
-            self.speech_ended_at = self.clock.arrival_of(event.offset_seconds)
-            if self.barge_in_timer is not None and not self.barge_in_timer.done():
-                self.barge_in_timer.cancel()  # shorter than the rule: back-channel, keep talking
+        elif event.kind in (SpeechEvent.SPEECH_PAUSED, SpeechEvent.SPEECH_ENDED):
+            self.barge_in.speech_stopped()
+            if event.kind == SpeechEvent.SPEECH_ENDED:
+                self.speech_ended_at = self.clock.arrival_of(event.offset_seconds)
 
     def _drop_prepared(self) -> None:
         if self.prepared is not None:
@@ -285,18 +326,16 @@ class StreamingCall:
             self.prepared = self._answer(text)
 
     async def _barge_in_unless_brief(self) -> None:
-        """The barge-in rule: the caller is still talking `barge_in_min_speech_ms` after stt heard speech start.
-        Shorter sounds ("mm-hm", "yeah", a cough) are back-channel and the agent keeps talking."""
+        """Asks the barge-in policy once the caller has had `barge_in_min_speech_ms` to stop (back-channel)."""
         await asyncio.sleep(self.settings.barge_in_min_speech_ms / 1000)
-        if any(self.recent_loudness):
-            # Once decided, finish it: a speech-ended event cancelling this timer must not stop it halfway.
-            await asyncio.shield(self._barge_in())
+        if self.barge_in.check(time.perf_counter(), self._agent_speaking()) is Decision.CLEAR:
+            await self._barge_in()
 
     async def _barge_in(self) -> None:
         """Stop talking: drop queued audio, cancel the answer, remember only what the caller heard."""
         if not self._agent_speaking():
             return
-        await self.send({"event": "clear"})
+        await self.send(media_streams.clear())
         reply = self.reply
         reply.cancel()
         if reply.entry is not None:
@@ -309,13 +348,13 @@ class StreamingCall:
 
     async def _on_final(self, text: str) -> None:
         prepared, self.prepared = self.prepared, None
-        ignored = not text or (BACKCHANNEL.match(text) and self._agent_speaking())
-        if prepared is not None and (ignored or prepared.question != text):
+        decision = self.barge_in.transcript(text, self._agent_speaking())
+        if prepared is not None and (decision is Decision.IGNORE or prepared.question != text):
             prepared.cancel()
             prepared = None
-        if ignored:
+        if decision is Decision.IGNORE:
             return
-        if self._agent_speaking():
+        if decision is Decision.CLEAR:
             await self._barge_in()
         reply = prepared or self._answer(text)
         reply.milestones.reach("final_transcript")
@@ -327,10 +366,11 @@ class StreamingCall:
     def _answer(self, question: str) -> Reply:
         """The answer to `question`, generated and synthesised from now on, heard once released. The history
         it is given is the conversation before the question."""
-        milestones = Milestones(self.label)
-        return Reply(self.voice, self._answer_sentences(question, list(self.session.history), milestones), milestones, question)
+        milestones, notes = Milestones(self.label), AnswerNotes()
+        sentences = self._answer_sentences(question, list(self.session.history), milestones, notes)
+        return Reply(self.voice, sentences, milestones, question, notes)
 
-    async def _answer_sentences(self, question: str, history: list[list[str]], milestones: Milestones) -> AsyncIterator[str]:
+    async def _answer_sentences(self, question: str, history: list[list[str]], milestones: Milestones, notes: AnswerNotes) -> AsyncIterator[str]:
         """Sentences of the answer as the llm produces them (fallbacks when a stage fails)."""
         org, call_sid, clients = self.org, self.session.call_sid, self.gw.clients
         answers = AnswerPipeline(clients, self.settings)
@@ -339,6 +379,7 @@ class StreamingCall:
             retrieved = await answers.retrieve(org, query, call_sid)
         except grpc.aio.AioRpcError as error:
             FALLBACKS.labels("retrieval", error.code().name, self.label).inc()
+            notes.fallbacks.append(f"retrieval:{error.code().name}")
             log.warning("stream.retrieval_failed", code=error.code().name)
             yield org.fallback_message
             return
@@ -348,6 +389,7 @@ class StreamingCall:
             stream = clients.llm.StreamGenerate(request, timeout=self.settings.llm_timeout_seconds, metadata=[("x-call-sid", call_sid)])
             async for delta in stream:
                 if delta.done:
+                    notes.sources.extend(delta.response.citations)
                     break
                 milestones.reach("first_token")
                 first = False
@@ -357,12 +399,21 @@ class StreamingCall:
                     yield sentence
         except grpc.aio.AioRpcError as error:
             FALLBACKS.labels("llm", error.code().name, self.label).inc()
+            notes.fallbacks.append(f"llm:{error.code().name}")
             log.warning("stream.llm_failed", code=error.code().name, mid_answer=not first)
             if first:
-                yield answers.last_resort(org, query, retrieved)[0]
+                text, sources = answers.last_resort(org, query, retrieved)
+                notes.sources.extend(sources)
+                yield text
                 return
         if pending.strip():
             yield pending.strip()
+
+
+def stream_end_key(call_sid: str) -> str:
+    """Claimed by whoever first decides how a streaming call ends: the stream (a polite goodbye, so Twilio
+    hangs up) or /voice/stream-ended (the stream broke off, so Twilio speaks the fallback)."""
+    return f"stream-end:{call_sid}"
 
 
 async def _fixed(texts: list[str]) -> AsyncIterator[str]:

@@ -22,6 +22,7 @@ from services.gateway.answers import AnswerPipeline, search_query
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner
 from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
+from services.gateway.idle import STILL_THERE, IdleAction, idle_action
 from services.gateway.metrics import FALLBACKS, STAGE_SECONDS
 from services.gateway.security import RecordingDownloader, RecordingRefusedError, RecordingUnavailableError
 from services.gateway.sessions import CallSession
@@ -123,9 +124,9 @@ class TurnOrchestrator:
         return await self._finish(org, session, result, clock, fallbacks, started)
 
     async def no_input(self, org: OrgConfig, org_label: str, session: CallSession) -> TurnResult:
-        """The caller said nothing at all (Twilio sent no recording): prompt again, or end after twice."""
+        """The caller said nothing at all (Twilio sent no recording after its silence timeout)."""
         clock, fallbacks, started = StageClock(org_label), [], time.perf_counter()
-        return await self._finish(org, session, self._not_heard(org, session), clock, fallbacks, started)
+        return await self._finish(org, session, self._silent(org, session), clock, fallbacks, started)
 
     async def _finish(
         self, org: OrgConfig, session: CallSession, result: TurnResult, clock: StageClock, fallbacks: list[str], started: float
@@ -134,7 +135,7 @@ class TurnOrchestrator:
             result.speech.text = f"{result.speech.text} {org.goodbye_message}"
             result.speech.audio_path = None
             result.end_call, result.outcome = True, "turn_limit"
-        if result.speech.audio_path is None and org.speech_mode == "play":
+        if result.speech.audio_path is None and result.speech.text and org.speech_mode == "play":
             result.speech = await self.voice.speech(org, result.speech.text, session.call_sid, clock, fallbacks)
         elapsed = time.perf_counter() - started
         STAGE_SECONDS.labels("turn", clock.org_label).observe(elapsed)
@@ -147,6 +148,18 @@ class TurnOrchestrator:
         FALLBACKS.labels(stage, reason, clock.org_label).inc()
         fallbacks.append(f"{stage}:{reason}")
         log.warning("turn.fallback", stage=stage, reason=reason)
+
+    def _silent(self, org: OrgConfig, session: CallSession) -> TurnResult:
+        """Another recording timeout of silence: listen on quietly, ask once whether the caller is still there,
+        then say goodbye (GATEWAY_CALLER_IDLE_SECONDS each)."""
+        session.silent_seconds += self.settings.record_timeout_seconds
+        action = idle_action(session.silent_seconds, session.idle_prompted, self.settings.caller_idle_seconds)
+        if action is IdleAction.WAIT:
+            return TurnResult(Speech(""), outcome="silence")
+        if action is IdleAction.PROMPT:
+            session.idle_prompted, session.silent_seconds = True, 0.0
+            return TurnResult(Speech(STILL_THERE), outcome="idle_prompt")
+        return TurnResult(Speech(org.goodbye_message), end_call=True, outcome="no_input")
 
     def _not_heard(self, org: OrgConfig, session: CallSession) -> TurnResult:
         session.empty_recordings += 1
@@ -173,12 +186,13 @@ class TurnOrchestrator:
             text = transcript.text.strip()
         except grpc.aio.AioRpcError as error:
             # INVALID_ARGUMENT is an empty or silent recording: the caller said nothing, nothing broke.
-            if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
-                self._fallback(clock, fallbacks, "stt", error.code().name)
+            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                return self._silent(org, session)
+            self._fallback(clock, fallbacks, "stt", error.code().name)
             text = ""
         if not text:
             return self._not_heard(org, session)
-        session.empty_recordings = 0
+        session.empty_recordings, session.silent_seconds, session.idle_prompted = 0, 0.0, False
         if GOODBYE_PHRASES.search(text):
             session.history.append(["caller", text])
             return TurnResult(Speech(org.goodbye_message), end_call=True, transcript=text, outcome="caller_done")

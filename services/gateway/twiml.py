@@ -17,7 +17,7 @@ DEFAULT_VOICE = "Polly.Joanna"
 def _speak(response: VoiceResponse, speech: Speech, base_url: str, voice: str) -> None:
     if speech.audio_path:
         response.play(base_url + speech.audio_path)
-    else:
+    elif speech.text:
         response.say(speech.text, voice=voice)
 
 
@@ -48,8 +48,9 @@ def speak_and_hang_up(speech: Speech, base_url: str = "", voice: str = DEFAULT_V
 def connect_stream(base_url: str, org: OrgConfig, call_sid: str, token: str) -> str:
     """Hand the call to our Media Streams WebSocket; Twilio passes the <Parameter>s in its `start` message.
 
-    When the stream ends without a hang-up (the gateway closes it because it can no longer speak, say tts is
-    down), Twilio carries on with the verbs after <Connect>: the org's fallback, spoken by Twilio itself."""
+    When the stream ends without a hang-up (the gateway closes it: after its goodbye to a silent caller, or
+    because it can no longer speak, say tts is down), Twilio carries on with the verbs after <Connect>: a
+    redirect to /voice/stream-ended, which hangs up or has Twilio itself speak the org's fallback."""
     stream = Stream(url=base_url.replace("http", "ws", 1) + "/voice/stream")
     stream.parameter(name="org_id", value=org.org_id)
     stream.parameter(name="call_sid", value=call_sid)
@@ -58,6 +59,11 @@ def connect_stream(base_url: str, org: OrgConfig, call_sid: str, token: str) -> 
     connect.append(stream)
     response = VoiceResponse()
     response.append(connect)
-    response.say(org.fallback_message, voice=org.twilio_voice)
+    response.redirect(f"{base_url}/voice/stream-ended", method="POST")
+    return str(response)
+
+
+def hang_up() -> str:
+    response = VoiceResponse()
     response.hangup()
     return str(response)

@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.audio import SPEECH_DBFS
 from services.common.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, ServiceSettings
 
 
@@ -19,8 +18,8 @@ class SttSettings(ServiceSettings):
     backend: Literal["local", "openai"] = "local"
     # Longer recordings are refused rather than tying up a worker (a caller's turn is seconds).
     max_audio_seconds: float = Field(default=120.0, gt=0)
-    # Audio whose loudest 20 ms stays below this is silence, not speech.
-    silence_threshold_dbfs: float = SPEECH_DBFS
+    # Silero VAD's speech probability that starts speech (it stops 0.15 lower); higher is stricter in noise.
+    vad_threshold: float = Field(default=0.5, gt=0.15, lt=1.0)
     # Streaming: this much silence after speech ends an utterance (the main latency lever).
     end_of_speech_silence_ms: int = Field(default=600, ge=100, le=5000)
     # Streaming: shorter bursts than this are noise, not the start of speech.

@@ -1,25 +1,29 @@
-"""Finding where speech starts and ends in a live audio stream (energy-based voice activity).
+"""Finding where a caller's turn starts and ends in a live audio stream.
 
-Twilio delivers 20 ms frames; a frame is speech when its loudness clears a
-threshold. Speech starts after `min_speech_ms` of speech frames (so a click
-is not a caller) and ends after `end_silence_ms` of silence, which is the
-main latency lever of a streaming call: shorter answers sooner but may cut a
-caller who pauses mid-sentence. A shorter `pause_ms` reports the speech so
-far as soon as the caller pauses, so recognition (and the answer) can start
-while the end of the turn is still being confirmed.
+Twilio delivers 20 ms frames; a voice activity detector says whether each is
+speech. Speech starts after `min_speech_ms` of speech frames (so a click is
+not a caller). A `pause_ms` of silence reports the speech so far, so
+recognition (and the answer) can start while the end of the turn is still
+uncertain. How long the silence must then last depends on what was said:
+with `incomplete_silence_ms` set, the endpointer stops at `end_silence_ms`
+and asks for a verdict on the words so far (`decide`): a complete question
+ends the turn there, an incomplete phrase ("my number is five oh three")
+waits up to `incomplete_silence_ms` for the caller to go on. Without it,
+`end_silence_ms` of silence always ends the turn.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.common.audio import rms_dbfs
-
 FRAME_MS = 20
 # Audio kept from before the detected start, so the first syllable is not clipped.
 PRE_ROLL_MS = 200
+
+SpeechDetector = Callable[[np.ndarray], bool]
 
 
 @dataclass
@@ -37,25 +41,31 @@ class EndpointEvents:
     paused: Utterance | None = None
     # Speech went on after a reported pause.
     resumed: bool = False
+    # The pause is long enough to end a complete turn: call `decide` with the verdict on the words so far.
+    undecided: Utterance | None = None
 
 
 class Endpointer:
     def __init__(
         self,
         sample_rate: int,
-        threshold_dbfs: float,
+        is_speech: SpeechDetector,
         min_speech_ms: int,
         end_silence_ms: int,
         max_utterance_seconds: float,
         pause_ms: int = 0,
+        incomplete_silence_ms: int = 0,
     ) -> None:
         self.sample_rate = sample_rate
         self.frame = sample_rate * FRAME_MS // 1000
-        self.threshold_dbfs = threshold_dbfs
+        self.is_speech = is_speech
         self.min_speech_frames = max(1, min_speech_ms // FRAME_MS)
         self.end_silence_frames = max(1, end_silence_ms // FRAME_MS)
         # 0, or not shorter than the end silence: no pauses are reported.
         self.pause_frames = pause_ms // FRAME_MS if 0 < pause_ms < end_silence_ms else 0
+        # The longest wait after an incomplete phrase; 0 (or no pauses): every turn ends at the end silence.
+        waits = self.pause_frames and incomplete_silence_ms > end_silence_ms
+        self.incomplete_silence_frames = incomplete_silence_ms // FRAME_MS if waits else 0
         self.pre_roll_frames = PRE_ROLL_MS // FRAME_MS
         # A caller who never pauses still gets transcribed in pieces no longer than the batch limit.
         self.max_utterance_frames = max(1, int(max_utterance_seconds * 1000) // FRAME_MS)
@@ -67,6 +77,8 @@ class Endpointer:
         self._utterance: list[np.ndarray] = []
         self._utterance_start = 0.0
         self._paused = False
+        # Silence that ends the current pause: unknown (None) until `decide` is called, when verdicts are asked for.
+        self._required_silence: int | None = None
 
     @property
     def in_speech(self) -> bool:
@@ -82,32 +94,55 @@ class Endpointer:
     def _seconds(self, frames: int) -> float:
         return frames * FRAME_MS / 1000
 
+    def _fixed_end(self) -> int | None:
+        return None if self.incomplete_silence_frames else self.end_silence_frames
+
     def feed(self, samples: np.ndarray) -> EndpointEvents:
-        """Consume audio; report a speech start and any utterances that ended within it."""
+        """Consume audio; report a speech start and any utterances that ended within it.
+
+        Stops early (keeping the rest of the audio) when a verdict is needed: call `decide`, then `feed` again
+        (an empty array continues with what is kept)."""
         events = EndpointEvents()
         self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
         while len(self._pending) >= self.frame:
             frame, self._pending = self._pending[: self.frame], self._pending[self.frame :]
             self._frames_seen += 1
-            loud = rms_dbfs(frame) >= self.threshold_dbfs
+            speech = self.is_speech(frame)
             if self.in_speech:
-                self._utterance.append(frame)
-                self._silence_run = 0 if loud else self._silence_run + 1
-                if loud and self._paused:
-                    events.resumed, self._paused = True, False
-                if self._silence_run >= self.end_silence_frames or len(self._utterance) >= self.max_utterance_frames:
-                    events.finished.append(self._finish())
-                elif self.pause_frames and self._silence_run == self.pause_frames:
-                    events.paused, self._paused = self._so_far(), True
+                self._continue_utterance(frame, speech, events)
+                if events.undecided is not None:
+                    return events
                 continue
             self._recent = (self._recent + [frame])[-(self.pre_roll_frames + self.min_speech_frames) :]
-            self._speech_run = self._speech_run + 1 if loud else 0
+            self._speech_run = self._speech_run + 1 if speech else 0
             if self._speech_run >= self.min_speech_frames:
                 self._utterance = list(self._recent)
                 self._utterance_start = self._seconds(self._frames_seen - len(self._recent))
-                self._recent, self._silence_run = [], 0
+                self._recent, self._silence_run, self._required_silence = [], 0, self._fixed_end()
                 events.started_at = self._utterance_start
         return events
+
+    def _continue_utterance(self, frame: np.ndarray, speech: bool, events: EndpointEvents) -> None:
+        self._utterance.append(frame)
+        self._silence_run = 0 if speech else self._silence_run + 1
+        if speech and self._paused:
+            events.resumed, self._paused, self._required_silence = True, False, self._fixed_end()
+        if len(self._utterance) >= self.max_utterance_frames:
+            events.finished.append(self._finish())
+        elif self._required_silence is not None and self._silence_run >= self._required_silence:
+            events.finished.append(self._finish())
+        elif self._required_silence is None and self._silence_run == self.end_silence_frames:
+            events.undecided = self._so_far()
+        elif self.pause_frames and self._silence_run == self.pause_frames:
+            events.paused, self._paused = self._so_far(), True
+
+    def decide(self, complete: bool) -> Utterance | None:
+        """The verdict on the words before this pause: a complete turn ends now (returned); an incomplete one
+        waits for the caller to go on, up to the incomplete-phrase silence."""
+        if complete:
+            return self._finish()
+        self._required_silence = self.incomplete_silence_frames
+        return None
 
     def _so_far(self) -> Utterance:
         # Keep only a little of the trailing silence: it adds latency to recognition, not accuracy.

@@ -6,6 +6,10 @@ merely pauses, the speech so far is recognised at once (a *tentative*
 transcript the client may prepare an answer from); if the pause becomes the
 end of the utterance, that same recognition is the final transcript, and
 the final arrives almost as soon as the end of speech is confirmed.
+
+When the endpointer asks whether the words before a pause finish the turn,
+that same recognition is awaited and judged (`turn_end.is_complete`); audio
+arriving meanwhile waits in the stream, so nothing is lost or reordered.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 
 from services.common.generated.voiceagent.v1 import stt_pb2
 from services.stt.endpointing import Endpointer, Utterance
+from services.stt.turn_end import is_complete
 
 Recognise = Callable[[np.ndarray], Awaitable[stt_pb2.Transcript]]
 Response = stt_pb2.StreamTranscribeResponse
@@ -54,13 +59,33 @@ class LiveTranscription:
         if events.resumed:
             self._tentative = None  # the caller went on: that recognition is out of date
             self.responses.put_nowait(_event(SpeechEvent.SPEECH_RESUMED, self.endpointer.seconds_seen))
-        if events.paused is not None and (self._recognising is None or self._recognising.done()):
-            # One recognition at a time: a caller who keeps pausing does not queue up out-of-date work.
-            self._tentative = self._recognising = asyncio.create_task(self.recognise(events.paused.samples))
-            self._tentative.add_done_callback(self._send_tentative)
+        if events.paused is not None:
+            self.responses.put_nowait(_event(SpeechEvent.SPEECH_PAUSED, events.paused.end_seconds))
+            if self._recognising is None or self._recognising.done():
+                # One recognition at a time: a caller who keeps pausing does not queue up out-of-date work.
+                self._start_recognition(events.paused)
+                self._tentative.add_done_callback(self._send_tentative)
         for utterance in events.finished:
             await self._end(utterance)
+        if events.undecided is not None:
+            await self._decide(events.undecided)
         await self._maybe_partial()
+
+    def _start_recognition(self, speech: Utterance) -> None:
+        self._tentative = self._recognising = asyncio.create_task(self.recognise(speech.samples))
+
+    async def _decide(self, speech: Utterance) -> None:
+        """Does the turn end at this pause? Judged on the recognition of the speech before it (started at the
+        pause, or now if another was still running then)."""
+        if self._tentative is None:
+            self._start_recognition(speech)
+        try:
+            text = (await self._tentative).text
+        except Exception:
+            text = ""  # the final reports the failure: end the turn now rather than wait on words we cannot read
+        finished = self.endpointer.decide(is_complete(text))
+        if finished is not None:
+            await self._end(finished)
 
     async def finish(self) -> None:
         """The audio has ended: the utterance in progress, if any, is final."""

@@ -6,6 +6,7 @@ import asyncio
 
 import numpy as np
 
+from services.common import vad
 from services.common.audio import Audio
 from services.common.generated.voiceagent.v1 import stt_pb2_grpc
 from services.common.grpc_server import GrpcService, run
@@ -20,11 +21,12 @@ from services.stt.transcriber import Transcriber
 def build_service(settings: SttSettings) -> GrpcService:
     recognizer = create_recognizer(settings)
     meter = ProviderMeter("stt", settings.data_dir)
-    transcriber = Transcriber(recognizer, meter, settings.max_audio_seconds, settings.silence_threshold_dbfs)
+    transcriber = Transcriber(recognizer, meter, settings.max_audio_seconds, settings.vad_threshold)
     servicer = SpeechToTextServicer(transcriber, settings)
 
     async def warm_up() -> None:
         await asyncio.to_thread(recognizer.load)
+        await asyncio.to_thread(vad.load)
         if recognizer.provider == "local":
             # The first inference initialises the runtime; pay for it before the first caller does.
             await asyncio.to_thread(recognizer.transcribe, Audio(np.zeros(RECOGNIZER_RATE, np.float32), RECOGNIZER_RATE), "")

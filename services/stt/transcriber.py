@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from services.common.audio import Audio, AudioDecodeError, decode, rms_dbfs
+from services.common.audio import Audio, AudioDecodeError, decode
 from services.common.generated.voiceagent.v1 import stt_pb2
 from services.common.providers import ProviderMeter
+from services.common.vad import contains_speech
 from services.stt.backends.base import RECOGNIZER_RATE, SpeechRecognizer
-
-FRAME_SECONDS = 0.02
 
 
 class InvalidAudioError(ValueError):
     """The audio cannot be transcribed; the message says why, for the caller."""
 
 
-def loudest_frame_dbfs(audio: Audio) -> float:
-    """Loudness of the loudest 20 ms frame: one number that separates silence from speech."""
-    frame = max(1, int(audio.sample_rate * FRAME_SECONDS))
-    usable = len(audio.samples) // frame * frame
-    if usable == 0:
-        return rms_dbfs(audio.samples)
-    power = np.mean(np.square(audio.samples[:usable].reshape(-1, frame), dtype=np.float64), axis=1)
-    peak = float(power.max())
-    return 10 * np.log10(peak) if peak > 0 else float("-inf")
-
-
 class Transcriber:
-    def __init__(self, recognizer: SpeechRecognizer, meter: ProviderMeter, max_seconds: float, silence_dbfs: float) -> None:
+    def __init__(self, recognizer: SpeechRecognizer, meter: ProviderMeter, max_seconds: float, vad_threshold: float) -> None:
         self.recognizer = recognizer
         self.meter = meter
         self.max_seconds = max_seconds
-        self.silence_dbfs = silence_dbfs
+        self.vad_threshold = vad_threshold
 
     def decode_checked(self, data: bytes, encoding: int, sample_rate: int) -> Audio:
         """Decoded audio, or InvalidAudioError for empty, undecodable, too long or silent input."""
@@ -46,11 +32,8 @@ class Transcriber:
             raise InvalidAudioError(
                 f"audio is {audio.duration_seconds:.1f} s long; the limit is {self.max_seconds:g} s (STT_MAX_AUDIO_SECONDS)"
             )
-        loudest = loudest_frame_dbfs(audio)
-        if loudest < self.silence_dbfs:
-            raise InvalidAudioError(
-                f"audio contains only silence (loudest 20 ms at {loudest:.0f} dBFS, speech threshold {self.silence_dbfs:g} dBFS)"
-            )
+        if not contains_speech(audio.samples, audio.sample_rate, self.vad_threshold):
+            raise InvalidAudioError("audio contains no speech (only silence or noise, by voice activity detection)")
         return audio
 
     def recognise(self, audio: Audio, language: str, org_id: str) -> stt_pb2.Transcript:

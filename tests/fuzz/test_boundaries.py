@@ -183,7 +183,7 @@ def test_transcribe_requests(tmp_path_factory, data, encoding, sample_rate):
     from services.common.providers import ProviderMeter
     from services.stt.transcriber import InvalidAudioError, Transcriber
 
-    transcriber = Transcriber(SilentRecognizer(), ProviderMeter("fuzz", tmp_path_factory.getbasetemp()), 120, -60)
+    transcriber = Transcriber(SilentRecognizer(), ProviderMeter("fuzz", tmp_path_factory.getbasetemp()), 120, 0.5)
     try:
         transcriber.transcribe(data, encoding, sample_rate, "en-US", "acme")
     except InvalidAudioError:

@@ -14,7 +14,7 @@ import pytest
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer, TwimlAnswer
 from services.common import audio
 from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
-from services.gateway.turn import NOT_HEARD
+from services.gateway.idle import STILL_THERE
 from services.gateway.twiml import RATE_LIMITED, UNKNOWN_NUMBER
 from tests.conftest import copy_sample_org
 from tests.integration.stack import AUTH_TOKEN, running_system, write_org
@@ -31,7 +31,9 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     data_dir = tmp_path_factory.mktemp("data")
     copy_sample_org(data_dir)
     write_org(data_dir, "sayco", SAY_ORG, speech_mode="say", twilio_voice="Polly.Matthew")
-    with running_system(data_dir, tmp_path_factory.mktemp("logs"), GATEWAY_CALLS_PER_WINDOW=str(CALLS_PER_WINDOW)) as system:
+    with running_system(
+        data_dir, tmp_path_factory.mktemp("logs"), GATEWAY_CALLS_PER_WINDOW=str(CALLS_PER_WINDOW), GATEWAY_CALLER_IDLE_SECONDS="4"
+    ) as system:
         yield {"services": system.services, "gateway": system.gateway, "recordings": system.recordings, "sim": system.sim}
 
 
@@ -129,11 +131,16 @@ def test_an_unknown_number_gets_a_polite_goodbye(stack):
     assert response.status_code == 200 and answer.says == [UNKNOWN_NUMBER] and answer.hangup
 
 
-def test_silence_twice_ends_the_call_politely(stack):
-    reports = stack["sim"].call(ACME, "+15555550105", [silence_wav(), silence_wav(), silence_wav()])
-    assert len(reports) == 3  # greeting, then two silent turns; the third is never asked for
-    assert reports[1].details["outcome"] == "not_heard" and reports[1].details["answer"] == NOT_HEARD
-    assert reports[2].twiml.hangup and reports[2].details["outcome"] == "no_input"
+def test_a_silent_caller_is_asked_once_whether_they_are_still_there_then_let_go(stack):
+    """Each silent recording is one recording timeout of silence; the stack's idle limit is two of them."""
+    reports = stack["sim"].call(ACME, "+15555550105", [silence_wav()] * 6)
+    assert len(reports) == 5  # greeting, then four silent turns; the fifth is never asked for
+    listening, prompt, listening_again, goodbye = reports[1:]
+    assert listening.details["outcome"] == "silence" and not listening.twiml.says and not listening.twiml.plays
+    assert listening.twiml.record_action and not listening.twiml.hangup
+    assert prompt.details["outcome"] == "idle_prompt" and prompt.details["answer"] == STILL_THERE
+    assert listening_again.details["outcome"] == "silence"
+    assert goodbye.twiml.hangup and goodbye.details["outcome"] == "no_input"
 
 
 def test_callers_over_the_rate_limit_are_refused(stack):
@@ -171,14 +178,14 @@ def test_a_caller_who_says_nothing_is_prompted_then_let_go(stack):
     """Twilio sends no recording when the caller is silent; it follows the <Redirect> after <Record>."""
     sim = stack["sim"]
     params = inbound_params("+15555550120", call_sid="CA" + "5" * 32)
-    greeting = TwimlAnswer.parse(sim.post("/voice/inbound", params).text)
-    assert greeting.no_input_action.endswith("/voice/no-input")
-    first = sim.post(greeting.no_input_action, params)
-    prompt = TwimlAnswer.parse(first.text)
-    assert json.loads(first.headers["X-Voiceagent-Turn"])["answer"] == NOT_HEARD
-    assert prompt.record_action and prompt.no_input_action and not prompt.hangup
-    second = TwimlAnswer.parse(sim.post(prompt.no_input_action, params).text)
-    assert second.hangup and not second.record_action
+    answer = TwimlAnswer.parse(sim.post("/voice/inbound", params).text)
+    outcomes = []
+    while answer.no_input_action:
+        response = sim.post(answer.no_input_action, params)
+        outcomes.append(json.loads(response.headers["X-Voiceagent-Turn"])["outcome"])
+        answer = TwimlAnswer.parse(response.text)
+    assert outcomes == ["silence", "idle_prompt", "silence", "no_input"]
+    assert answer.hangup and not answer.record_action
 
 
 def test_a_retried_inbound_webhook_gets_the_same_answer_and_counts_once(stack):

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 STREAM_NUMBER = "+14155550133"
 IDLE_SECONDS = 4
+CALLER_IDLE_SECONDS = 6
 CALLERS = itertools.count(1)
 TELEPHONE = common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000)
 
@@ -36,10 +37,14 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     data_dir = tmp_path_factory.mktemp("data")
     copy_sample_org(data_dir)
     write_org(data_dir, "streamco", STREAM_NUMBER, conversation_mode="streaming")
-    with running_system(data_dir, tmp_path_factory.mktemp("logs"), GATEWAY_STREAM_IDLE_SECONDS=str(IDLE_SECONDS)) as system:
+    with running_system(
+        data_dir, tmp_path_factory.mktemp("logs"), GATEWAY_STREAM_IDLE_SECONDS=str(IDLE_SECONDS),
+        GATEWAY_CALLER_IDLE_SECONDS=str(CALLER_IDLE_SECONDS),
+    ) as system:
         speech = caller_speech(
             system.services,
-            ["What time do you open on Saturday?", "And on Sundays?", "Where can I park?", "Is there customer parking behind the shop?"],
+            ["What time do you open on Saturday?", "And on Sundays?", "Where can I park?", "Is there customer parking behind the shop?",
+             "Okay.", "I'd like to book a repair for", "my road bike."],
             audio.MULAW,
         )
         yield {"services": system.services, "gateway": system.gateway, "sim": system.sim, "speech": speech, "data": data_dir}
@@ -72,7 +77,14 @@ def test_inbound_hands_streaming_orgs_to_the_websocket(stack):
     assert url.startswith("ws://") and url.endswith("/voice/stream")
     assert parameters["org_id"] == "streamco" and parameters["call_sid"] == call_sid and parameters["token"]
     body = stack["sim"].post("/voice/inbound", {"AccountSid": LOCAL_ACCOUNT_SID, "CallSid": "CA" + "8" * 32, "From": "+15555550502", "To": STREAM_NUMBER}).text
-    assert body.index("<Connect>") < body.index("<Say") < body.index("<Hangup")  # spoken if the stream ends early
+    assert body.index("<Connect>") < body.index("/voice/stream-ended</Redirect>")  # asked what next if the stream ends
+
+
+def test_a_stream_that_broke_off_is_followed_by_the_orgs_fallback_spoken_by_twilio(stack):
+    _, _, call_sid = open_stream(stack)
+    params = {"AccountSid": LOCAL_ACCOUNT_SID, "CallSid": call_sid, "To": STREAM_NUMBER}
+    after = stack["sim"].post("/voice/stream-ended", params).text
+    assert "mechanics will call you back" in after and after.index("<Say") < after.index("<Hangup")
 
 
 def test_a_dropped_websocket_ends_the_call_cleanly(stack):
@@ -141,21 +153,59 @@ def test_talking_over_the_agent_stops_it_and_only_what_was_heard_is_remembered(s
     assert "parking" in transcribe(stack, bytes(caller.heard[-8000 * 6:])).lower()
 
 
-def test_back_channel_sounds_do_not_interrupt(stack):
+def test_back_channel_words_and_background_noise_do_not_interrupt(stack):
     url, parameters, call_sid = open_stream(stack)
-    t = np.arange(int(8000 * 0.3)) / 8000
-    mm_hm = audio.mulaw_encode(0.3 * np.sin(2 * np.pi * 180 * t))
+    street = audio.mulaw_encode(np.random.default_rng(7).normal(0, 10 ** (-30 / 20), 8000 * 2).astype(np.float32))
 
     async def listen_politely():
         async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
             await caller.wait_for_answer()
             await caller.until_answering(await caller.say(stack["speech"]["What time do you open on Saturday?"]))
-            await caller.say(mm_hm)
+            await caller.say(stack["speech"]["Okay."])
+            await caller.say(street)
             await caller.wait_for_answer(expect_new_audio=False)
             return caller
 
     caller = asyncio.run(listen_politely())
     assert not caller.received("clear")
+
+
+def test_a_caller_who_hesitates_mid_sentence_is_not_cut_off(stack):
+    url, parameters, call_sid = open_stream(stack)
+    pause = b"\xff" * (8000 * 7 // 10)  # 700 ms of silence
+
+    async def hesitate():
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
+            await caller.wait_for_answer()
+            await caller.say(stack["speech"]["I'd like to book a repair for"] + pause + stack["speech"]["my road bike."])
+            await caller.wait_for_answer(quiet_seconds=1.5)
+            return caller
+
+    caller = asyncio.run(hesitate())
+    answered = [turn for turn in caller.turns if turn.details]
+    assert len(answered) == 1, [turn.details for turn in caller.turns]
+    assert "road bike" in answered[0].details["caller"].lower() and "repair" in answered[0].details["caller"].lower()
+
+
+def test_a_silent_caller_is_asked_whether_they_are_still_there_then_let_go(stack):
+    url, parameters, call_sid = open_stream(stack)
+
+    async def say_nothing():
+        async with MediaStreamCaller(url, parameters, call_sid=call_sid) as caller:
+            await caller.wait_for_answer()
+            greeting = len(caller.heard)
+            deadline = time.monotonic() + 3 * CALLER_IDLE_SECONDS + 15
+            while caller.ws.close_code is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            return caller, bytes(caller.heard[greeting:])
+
+    caller, after_greeting = asyncio.run(say_nothing())
+    assert caller.ws.close_code == 1000, "the gateway did not end the call"
+    heard = transcribe(stack, after_greeting).lower()
+    assert "still there" in heard and "goodbye" in heard.replace("good bye", "goodbye")
+    params = {"AccountSid": LOCAL_ACCOUNT_SID, "CallSid": call_sid, "To": STREAM_NUMBER}
+    after = stack["sim"].post("/voice/stream-ended", params).text
+    assert "<Hangup" in after and "<Say" not in after  # ended by the agent: no fallback
 
 
 def test_the_gateway_answers_in_twilios_documented_shapes_and_ignores_keypresses(stack):
@@ -239,6 +289,9 @@ def test_voiceagent_call_stream_reports_latency_and_writes_what_was_heard(stack,
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert len(report["turns"]) == 1 and 0 < report["turns"][0]["latency_ms"] < 5000
+    turn = report["turns"][0]
+    assert "park" in turn["caller"].lower() and "parking" in turn["agent"].lower() and turn["sources"]
+    assert turn["latency_ms"] / 1000 < turn["answer_started_s"] < 10
     heard = audio.decode((tmp_path / "call-stream-heard.wav").read_bytes(), audio.WAV)
     assert heard.duration_seconds > 3
 
@@ -387,7 +440,7 @@ def test_retrieval_down_the_caller_hears_the_orgs_fallback(stack):
 def test_stt_or_tts_down_hands_the_call_back_to_twilio_for_the_spoken_fallback(stack, stage):
     before = metric(stack["gateway"], 'voiceagent_gateway_calls_total{org="streamco",outcome="handed_back"}')
     caller = ask_while_the_greeting_plays_out(stack, "Where can I park?", kill=stage)
-    # Closed by the gateway: Twilio moves on to the <Say> (the org's fallback) and <Hangup> after <Connect>.
+    # Closed by the gateway: Twilio moves on to /voice/stream-ended, which has it speak the fallback and hang up.
     assert caller.ws.close_code == 1000
     assert f'"event": "stream.{stage}_failed"' in stack["gateway"].log_tail(200)
     deadline = time.monotonic() + 10

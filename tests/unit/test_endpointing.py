@@ -1,7 +1,11 @@
-"""Live endpointing: where speech starts and ends in a stream of 20 ms frames."""
+"""Live endpointing: where a turn starts and ends in a stream of 20 ms frames.
+
+The speech detector is injected; these tests use a loud tone as speech so the state machine is tested on its
+own (tests/unit/test_vad.py tests the voice activity detector on speech and noise)."""
 
 import numpy as np
 
+from services.common.audio import rms_dbfs
 from services.stt.endpointing import Endpointer
 
 RATE = 8000
@@ -16,9 +20,14 @@ def silence(seconds):
     return np.zeros(int(seconds * RATE), dtype=np.float32)
 
 
-def endpointer(end_silence_ms=600, max_seconds=30.0, pause_ms=0):
+def loud(frame: np.ndarray) -> bool:
+    return rms_dbfs(frame) >= -40
+
+
+def endpointer(end_silence_ms=600, max_seconds=30.0, pause_ms=0, incomplete_silence_ms=0):
     return Endpointer(
-        RATE, threshold_dbfs=-40, min_speech_ms=120, end_silence_ms=end_silence_ms, max_utterance_seconds=max_seconds, pause_ms=pause_ms
+        RATE, loud, min_speech_ms=120, end_silence_ms=end_silence_ms, max_utterance_seconds=max_seconds, pause_ms=pause_ms,
+        incomplete_silence_ms=incomplete_silence_ms,
     )
 
 
@@ -102,3 +111,46 @@ def test_speech_still_going_at_the_end_is_flushed():
     feed_in_frames(detector, speech(1.0))
     assert detector.in_speech
     assert detector.flush() is not None and not detector.in_speech
+
+
+def feed_until_undecided(detector, signal):
+    """Feed 20 ms frames until the endpointer asks for a verdict; the seconds fed by then."""
+    step = RATE // 50
+    for offset in range(0, len(signal), step):
+        if detector.feed(signal[offset : offset + step]).undecided is not None:
+            return (offset + step) / RATE
+    return None
+
+
+def test_with_verdicts_a_pause_of_the_end_silence_asks_whether_the_words_are_complete():
+    detector = endpointer(end_silence_ms=250, pause_ms=150, incomplete_silence_ms=1500)
+    asked_at = feed_until_undecided(detector, np.concatenate([speech(0.8), silence(2.0)]))
+    assert abs(asked_at - 1.04) < 0.03  # 0.8 s of speech, then 240 ms (12 frames) of silence
+    finished = detector.decide(complete=True)
+    assert finished is not None and abs(finished.end_seconds - 0.8) < 0.03 and not detector.in_speech
+
+
+def test_an_incomplete_phrase_waits_for_the_longer_silence_and_speech_after_it_continues_the_turn():
+    detector = endpointer(end_silence_ms=250, pause_ms=150, incomplete_silence_ms=1500)
+    feed_until_undecided(detector, np.concatenate([speech(0.8), silence(0.3)]))
+    assert detector.decide(complete=False) is None
+    log = []
+    _, finished = feed_in_frames(detector, np.concatenate([silence(0.6), speech(0.6), silence(0.2)]), log=log)
+    assert finished == [] and detector.in_speech
+    assert [name for _, name, _ in log] == ["resumed", "paused"]
+
+
+def test_an_incomplete_phrase_still_ends_the_turn_after_the_longest_wait():
+    detector = endpointer(end_silence_ms=250, pause_ms=150, incomplete_silence_ms=1500)
+    feed_until_undecided(detector, np.concatenate([speech(0.8), silence(0.3)]))
+    detector.decide(complete=False)
+    log = []
+    _, finished = feed_in_frames(detector, silence(2.0), log=log)
+    assert len(finished) == 1 and abs(finished[0].end_seconds - 0.8) < 0.03
+    assert abs(log[-1][0] - (1.5 - 0.24)) < 0.05  # 1.5 s of silence after the speech, 0.24 s of it fed before
+
+
+def test_without_verdicts_the_end_silence_alone_ends_the_turn():
+    for incomplete_silence_ms in (0, 200):  # off, or not longer than the end silence
+        detector = endpointer(end_silence_ms=250, pause_ms=150, incomplete_silence_ms=incomplete_silence_ms)
+        assert feed_until_undecided(detector, np.concatenate([speech(0.8), silence(1.0)])) is None

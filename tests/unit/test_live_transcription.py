@@ -7,10 +7,22 @@ import numpy as np
 from services.common.generated.voiceagent.v1 import stt_pb2
 from services.stt.endpointing import Endpointer
 from services.stt.live import LiveTranscription
-from tests.unit.test_endpointing import RATE, silence, speech
+from tests.unit.test_endpointing import RATE, loud, silence, speech
 
 SpeechEvent = stt_pb2.SpeechEvent
 FRAME = RATE // 50
+
+
+class WordsRecogniser:
+    """Hears the given words, one recognition after another."""
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+        self.calls = 0
+
+    async def __call__(self, samples: np.ndarray) -> stt_pb2.Transcript:
+        self.calls += 1
+        return stt_pb2.Transcript(text=self.texts[min(self.calls, len(self.texts)) - 1])
 
 
 class SlowRecogniser:
@@ -37,10 +49,14 @@ def describe(response: stt_pb2.StreamTranscribeResponse) -> tuple[str, str]:
 
 
 async def transcribe(
-    signal: np.ndarray, recogniser: SlowRecogniser, pause_ms: int, frame_seconds: float, chunk: int = FRAME
+    signal: np.ndarray, recogniser: SlowRecogniser, pause_ms: int, frame_seconds: float, chunk: int = FRAME,
+    end_silence_ms: int = 600, incomplete_silence_ms: int = 0,
 ) -> list[tuple[str, str]]:
     """Feed chunks of 20 ms `frame_seconds` apart (0.02 is real time); everything the client would receive."""
-    endpointer = Endpointer(RATE, threshold_dbfs=-40, min_speech_ms=120, end_silence_ms=600, max_utterance_seconds=30, pause_ms=pause_ms)
+    endpointer = Endpointer(
+        RATE, loud, min_speech_ms=120, end_silence_ms=end_silence_ms, max_utterance_seconds=30, pause_ms=pause_ms,
+        incomplete_silence_ms=incomplete_silence_ms,
+    )
     live = LiveTranscription(endpointer, recogniser, RATE, partial_every_seconds=None)
     for offset in range(0, len(signal), chunk):
         await live.feed(signal[offset : offset + chunk])
@@ -56,9 +72,10 @@ async def transcribe(
 def test_a_pause_that_ends_the_turn_is_recognised_once_and_early():
     recogniser = SlowRecogniser(0.1)
     received = asyncio.run(transcribe(np.concatenate([speech(1.0), silence(1.0)]), recogniser, pause_ms=200, frame_seconds=0.005))
-    assert [kind for kind, _ in received] == ["event", "tentative", "event", "final"]
-    assert received[0] == ("event", "SPEECH_STARTED") and received[2] == ("event", "SPEECH_ENDED")
-    assert received[1][1] == received[3][1]  # the final is the recognition started at the pause
+    assert [kind for kind, _ in received] == ["event", "event", "tentative", "event", "final"]
+    assert received[0] == ("event", "SPEECH_STARTED") and received[1] == ("event", "SPEECH_PAUSED")
+    assert received[3] == ("event", "SPEECH_ENDED")
+    assert received[2][1] == received[4][1]  # the final is the recognition started at the pause
     assert recogniser.calls == 1
 
 
@@ -67,7 +84,8 @@ def test_speech_after_a_pause_discards_its_transcript():
     signal = np.concatenate([speech(1.0), silence(0.3), speech(0.6), silence(1.0)])
     received = asyncio.run(transcribe(signal, recogniser, pause_ms=200, frame_seconds=0.005))
     assert [description for description in received if description[0] == "event"] == [
-        ("event", "SPEECH_STARTED"), ("event", "SPEECH_RESUMED"), ("event", "SPEECH_ENDED"),
+        ("event", "SPEECH_STARTED"), ("event", "SPEECH_PAUSED"), ("event", "SPEECH_RESUMED"), ("event", "SPEECH_PAUSED"),
+        ("event", "SPEECH_ENDED"),
     ]
     tentative = [text for kind, text in received if kind == "tentative"]
     final = [text for kind, text in received if kind == "final"]
@@ -78,7 +96,7 @@ def test_speech_after_a_pause_discards_its_transcript():
 def test_a_recognition_still_running_at_the_end_of_the_turn_is_awaited_not_repeated():
     recogniser = SlowRecogniser(0.5)  # much slower than the 400 ms between the pause and the end, fed at 4x real time
     received = asyncio.run(transcribe(np.concatenate([speech(1.0), silence(1.0)]), recogniser, pause_ms=200, frame_seconds=0.005))
-    assert [kind for kind, _ in received] == ["event", "event", "final"]  # too late to be worth a tentative
+    assert [kind for kind, _ in received] == ["event", "event", "event", "final"]  # too late to be worth a tentative
     assert recogniser.calls == 1
 
 
@@ -112,3 +130,35 @@ def test_events_in_one_large_chunk_come_in_the_order_they_happened():
         ("event", "SPEECH_STARTED"), ("event", "SPEECH_ENDED"), ("final", received[2][1]),
         ("event", "SPEECH_STARTED"), ("event", "SPEECH_ENDED"), ("final", received[5][1]),
     ]
+
+
+def test_a_complete_question_ends_the_turn_at_the_short_silence():
+    recogniser = WordsRecogniser("What time do you open on Saturday?")
+    signal = np.concatenate([speech(1.0), silence(0.3)])
+    received = asyncio.run(transcribe(signal, recogniser, pause_ms=150, frame_seconds=0, end_silence_ms=250, incomplete_silence_ms=1500))
+    assert received[-2:] == [("event", "SPEECH_ENDED"), ("final", "What time do you open on Saturday?")]
+
+
+def test_an_unfinished_phrase_keeps_the_turn_open_until_the_caller_goes_on():
+    recogniser = WordsRecogniser("My number is five oh three", "My number is five oh three five five five oh one four two")
+    signal = np.concatenate([speech(1.0), silence(0.9), speech(1.0), silence(0.4)])
+    received = asyncio.run(transcribe(signal, recogniser, pause_ms=150, frame_seconds=0, end_silence_ms=250, incomplete_silence_ms=1500))
+    events = [text for kind, text in received if kind == "event"]
+    assert events == ["SPEECH_STARTED", "SPEECH_PAUSED", "SPEECH_RESUMED", "SPEECH_PAUSED", "SPEECH_ENDED"]
+    assert [text for kind, text in received if kind == "final"] == ["My number is five oh three five five five oh one four two"]
+
+
+def test_a_caller_who_never_finishes_the_phrase_is_answered_after_the_longest_wait():
+    async def finals_after(silence_seconds: float) -> list[str]:
+        """Finals sent while the stream is still open (no end-of-audio flush)."""
+        endpointer = Endpointer(RATE, loud, 120, 250, 30, pause_ms=150, incomplete_silence_ms=1500)
+        live = LiveTranscription(endpointer, WordsRecogniser("I'd like to book a repair for"), RATE, partial_every_seconds=None)
+        await live.feed(np.concatenate([speech(1.0), silence(silence_seconds)]))
+        live.responses.put_nowait(None)
+        received = []
+        while (response := live.responses.get_nowait()) is not None:
+            received.append(describe(response))
+        return [text for kind, text in received if kind == "final"]
+
+    assert asyncio.run(finals_after(1.4)) == []
+    assert asyncio.run(finals_after(1.6)) == ["I'd like to book a repair for"]

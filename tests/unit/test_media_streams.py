@@ -34,3 +34,25 @@ def test_twilios_messages_are_read_into_typed_messages():
 def test_anything_else_is_a_clear_error_never_a_crash(raw):
     with pytest.raises(MediaStreamError):
         parse(raw)
+
+
+def test_the_messages_each_side_builds_have_twilios_documented_shapes_and_read_back():
+    from services.common import media_streams as ms
+    from tests.twilio_messages import FROM_TWILIO, TO_TWILIO, shape
+
+    frame = bytes(range(160))
+    built_by_twilio = {
+        "connected": ms.connected(), "start": ms.start("MZ1", "CA1", "AC1", {"org_id": "acme"}),
+        "media": ms.inbound_media("MZ1", frame, 1), "mark": ms.played("MZ1", "m1"), "dtmf": ms.dtmf("MZ1", "5"),
+        "stop": ms.stop("MZ1", "CA1", "AC1"),
+    }
+    for event, message in built_by_twilio.items():
+        assert set(shape(message)) <= set(shape(FROM_TWILIO[event])), event
+        assert parse(json.dumps(message)) is not None
+    assert parse(json.dumps(built_by_twilio["media"])) == Media(frame)
+    built_by_gateway = {"media": ms.media(frame), "mark": ms.mark("m1"), "clear": ms.clear()}
+    for event, message in built_by_gateway.items():
+        assert set(shape({**message, "streamSid": "MZ1"})) == set(shape(TO_TWILIO[event])), event
+    assert ms.parse_outbound(json.dumps(built_by_gateway["media"])) == Media(frame)
+    assert ms.parse_outbound(json.dumps(built_by_gateway["mark"])) == Mark("m1")
+    assert ms.parse_outbound(json.dumps(built_by_gateway["clear"])) == ms.Clear()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from services.common.generated.voiceagent.v1 import common_pb2 as voiceagent_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17voiceagent/v1/stt.proto\x12\rvoiceagent.v1\x1a\x1avoiceagent/v1/common.proto\"p\n\x11TranscribeRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\r\n\x05\x61udio\x18\x02 \x01(\x0c\x12*\n\x06\x66ormat\x18\x03 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x10\n\x08language\x18\x04 \x01(\t\"\x7f\n\nTranscript\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.voiceagent.v1.Usage\"\xbd\x01\n\x16StreamTranscribeConfig\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12*\n\x06\x66ormat\x18\x02 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x10\n\x08language\x18\x03 \x01(\t\x12 \n\x18\x65nd_of_speech_silence_ms\x18\x04 \x01(\x05\x12\x17\n\x0fpartial_results\x18\x05 \x01(\x08\x12\x1a\n\x12tentative_pause_ms\x18\x06 \x01(\x05\"n\n\x17StreamTranscribeRequest\x12\x37\n\x06\x63onfig\x18\x01 \x01(\x0b\x32%.voiceagent.v1.StreamTranscribeConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"\xac\x01\n\x0bSpeechEvent\x12-\n\x04kind\x18\x01 \x01(\x0e\x32\x1f.voiceagent.v1.SpeechEvent.Kind\x12\x16\n\x0eoffset_seconds\x18\x02 \x01(\x01\"V\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eSPEECH_STARTED\x10\x01\x12\x10\n\x0cSPEECH_ENDED\x10\x02\x12\x12\n\x0eSPEECH_RESUMED\x10\x03\"\xdd\x01\n\x18StreamTranscribeResponse\x12,\n\x07partial\x18\x01 \x01(\x0b\x32\x19.voiceagent.v1.TranscriptH\x00\x12*\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x19.voiceagent.v1.TranscriptH\x00\x12+\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x1a.voiceagent.v1.SpeechEventH\x00\x12.\n\ttentative\x18\x04 \x01(\x0b\x32\x19.voiceagent.v1.TranscriptH\x00\x42\n\n\x08response2\xc2\x01\n\x0cSpeechToText\x12I\n\nTranscribe\x12 .voiceagent.v1.TranscribeRequest\x1a\x19.voiceagent.v1.Transcript\x12g\n\x10StreamTranscribe\x12&.voiceagent.v1.StreamTranscribeRequest\x1a\'.voiceagent.v1.StreamTranscribeResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17voiceagent/v1/stt.proto\x12\rvoiceagent.v1\x1a\x1avoiceagent/v1/common.proto\"p\n\x11TranscribeRequest\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12\r\n\x05\x61udio\x18\x02 \x01(\x0c\x12*\n\x06\x66ormat\x18\x03 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x10\n\x08language\x18\x04 \x01(\t\"\x7f\n\nTranscript\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.voiceagent.v1.Usage\"\xe1\x01\n\x16StreamTranscribeConfig\x12\x0e\n\x06org_id\x18\x01 \x01(\t\x12*\n\x06\x66ormat\x18\x02 \x01(\x0b\x32\x1a.voiceagent.v1.AudioFormat\x12\x10\n\x08language\x18\x03 \x01(\t\x12 \n\x18\x65nd_of_speech_silence_ms\x18\x04 \x01(\x05\x12\x17\n\x0fpartial_results\x18\x05 \x01(\x08\x12\x1a\n\x12tentative_pause_ms\x18\x06 \x01(\x05\x12\"\n\x1aincomplete_turn_silence_ms\x18\x07 \x01(\x05\"n\n\x17StreamTranscribeRequest\x12\x37\n\x06\x63onfig\x18\x01 \x01(\x0b\x32%.voiceagent.v1.StreamTranscribeConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"\xbf\x01\n\x0bSpeechEvent\x12-\n\x04kind\x18\x01 \x01(\x0e\x32\x1f.voiceagent.v1.SpeechEvent.Kind\x12\x16\n\x0eoffset_seconds\x18\x02 \x01(\x01\"i\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eSPEECH_STARTED\x10\x01\x12\x10\n\x0cSPEECH_ENDED\x10\x02\x12\x12\n\x0eSPEECH_RESUMED\x10\x03\x12\x11\n\rSPEECH_PAUSED\x10\x04\"\xdd\x01\n\x18StreamTranscribeResponse\x12,\n\x07partial\x18\x01 \x01(\x0b\x32\x19.voiceagent.v1.TranscriptH\x00\x12*\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x19.voiceagent.v1.TranscriptH\x00\x12+\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x1a.voiceagent.v1.SpeechEventH\x00\x12.\n\ttentative\x18\x04 \x01(\x0b\x32\x19.voiceagent.v1.TranscriptH\x00\x42\n\n\x08response2\xc2\x01\n\x0cSpeechToText\x12I\n\nTranscribe\x12 .voiceagent.v1.TranscribeRequest\x1a\x19.voiceagent.v1.Transcript\x12g\n\x10StreamTranscribe\x12&.voiceagent.v1.StreamTranscribeRequest\x1a\'.voiceagent.v1.StreamTranscribeResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,15 +37,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSCRIPT']._serialized_start=184
   _globals['_TRANSCRIPT']._serialized_end=311
   _globals['_STREAMTRANSCRIBECONFIG']._serialized_start=314
-  _globals['_STREAMTRANSCRIBECONFIG']._serialized_end=503
-  _globals['_STREAMTRANSCRIBEREQUEST']._serialized_start=505
-  _globals['_STREAMTRANSCRIBEREQUEST']._serialized_end=615
-  _globals['_SPEECHEVENT']._serialized_start=618
-  _globals['_SPEECHEVENT']._serialized_end=790
-  _globals['_SPEECHEVENT_KIND']._serialized_start=704
-  _globals['_SPEECHEVENT_KIND']._serialized_end=790
-  _globals['_STREAMTRANSCRIBERESPONSE']._serialized_start=793
-  _globals['_STREAMTRANSCRIBERESPONSE']._serialized_end=1014
-  _globals['_SPEECHTOTEXT']._serialized_start=1017
-  _globals['_SPEECHTOTEXT']._serialized_end=1211
+  _globals['_STREAMTRANSCRIBECONFIG']._serialized_end=539
+  _globals['_STREAMTRANSCRIBEREQUEST']._serialized_start=541
+  _globals['_STREAMTRANSCRIBEREQUEST']._serialized_end=651
+  _globals['_SPEECHEVENT']._serialized_start=654
+  _globals['_SPEECHEVENT']._serialized_end=845
+  _globals['_SPEECHEVENT_KIND']._serialized_start=740
+  _globals['_SPEECHEVENT_KIND']._serialized_end=845
+  _globals['_STREAMTRANSCRIBERESPONSE']._serialized_start=848
+  _globals['_STREAMTRANSCRIBERESPONSE']._serialized_end=1069
+  _globals['_SPEECHTOTEXT']._serialized_start=1072
+  _globals['_SPEECHTOTEXT']._serialized_end=1266
 # @@protoc_insertion_point(module_scope)

@@ -34,20 +34,22 @@ class Transcript(_message.Message):
     def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., language: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
 
 class StreamTranscribeConfig(_message.Message):
-    __slots__ = ("org_id", "format", "language", "end_of_speech_silence_ms", "partial_results", "tentative_pause_ms")
+    __slots__ = ("org_id", "format", "language", "end_of_speech_silence_ms", "partial_results", "tentative_pause_ms", "incomplete_turn_silence_ms")
     ORG_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     END_OF_SPEECH_SILENCE_MS_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_RESULTS_FIELD_NUMBER: _ClassVar[int]
     TENTATIVE_PAUSE_MS_FIELD_NUMBER: _ClassVar[int]
+    INCOMPLETE_TURN_SILENCE_MS_FIELD_NUMBER: _ClassVar[int]
     org_id: str
     format: _common_pb2.AudioFormat
     language: str
     end_of_speech_silence_ms: int
     partial_results: bool
     tentative_pause_ms: int
-    def __init__(self, org_id: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., language: _Optional[str] = ..., end_of_speech_silence_ms: _Optional[int] = ..., partial_results: _Optional[bool] = ..., tentative_pause_ms: _Optional[int] = ...) -> None: ...
+    incomplete_turn_silence_ms: int
+    def __init__(self, org_id: _Optional[str] = ..., format: _Optional[_Union[_common_pb2.AudioFormat, _Mapping]] = ..., language: _Optional[str] = ..., end_of_speech_silence_ms: _Optional[int] = ..., partial_results: _Optional[bool] = ..., tentative_pause_ms: _Optional[int] = ..., incomplete_turn_silence_ms: _Optional[int] = ...) -> None: ...
 
 class StreamTranscribeRequest(_message.Message):
     __slots__ = ("config", "audio")
@@ -65,10 +67,12 @@ class SpeechEvent(_message.Message):
         SPEECH_STARTED: _ClassVar[SpeechEvent.Kind]
         SPEECH_ENDED: _ClassVar[SpeechEvent.Kind]
         SPEECH_RESUMED: _ClassVar[SpeechEvent.Kind]
+        SPEECH_PAUSED: _ClassVar[SpeechEvent.Kind]
     KIND_UNSPECIFIED: SpeechEvent.Kind
     SPEECH_STARTED: SpeechEvent.Kind
     SPEECH_ENDED: SpeechEvent.Kind
     SPEECH_RESUMED: SpeechEvent.Kind
+    SPEECH_PAUSED: SpeechEvent.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     OFFSET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     kind: SpeechEvent.Kind
