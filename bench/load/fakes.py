@@ -27,7 +27,7 @@ from services.common import audio
 from services.common.generated.voiceagent.v1 import llm_pb2_grpc, retrieval_pb2_grpc, stt_pb2, stt_pb2_grpc, tts_pb2_grpc
 
 # What a turn costs with fakes: enough for queueing in the gateway to show, small enough that a turn-based
-# turn (all four) and a streaming turn (the 500 ms end-of-speech silence, then all four) fit well under 1 s.
+# turn (all four) and a streaming turn (the gateway's end-of-speech silence, then all four) fit under 1 s.
 LOAD_DELAYS_MS = {"stt": 100, "retrieval": 20, "llm": 100, "tts": 100}
 SERVICE_NAMES = ("", "voiceagent.v1.SpeechToText", "voiceagent.v1.Retrieval", "voiceagent.v1.Generation", "voiceagent.v1.TextToSpeech")
 FRAME_SECONDS = 0.02

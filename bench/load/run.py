@@ -13,12 +13,14 @@
 
 Turn latency: turn-based, from the recording callback to the answer's audio fetched (what the gateway
 controls of voice-to-voice; Twilio's 2 s of silence and its upload come on top); streaming, from the
-caller's last loud frame to the first answer frame heard (the 500 ms end-of-speech wait included).
+caller's last loud frame to the first answer frame heard (the gateway's end-of-speech silence included,
+GATEWAY_STREAM_END_OF_SPEECH_MS).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -86,14 +88,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per step with fakes")
     parser.add_argument("--offline-seconds", type=float, default=30, help="measured seconds per step with the offline models")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of ramp-up left out of each step")
-    parser.add_argument("--fake-turn-steps", type=steps, default=steps("10,25,50,100"))
-    parser.add_argument("--fake-stream-steps", type=steps, default=steps("25,50,100,150"))
-    parser.add_argument("--offline-turn-steps", type=steps, default=steps("4,8,12,16"))
-    parser.add_argument("--offline-stream-steps", type=steps, default=steps("2,4,6,8"))
+    parser.add_argument("--fake-turn-steps", type=steps, default=steps("10,25,50,75,100"))
+    parser.add_argument("--fake-stream-steps", type=steps, default=steps("20,30,40,60"))
+    parser.add_argument("--offline-turn-steps", type=steps, default=steps("1,2,4,8"))
+    parser.add_argument("--offline-stream-steps", type=steps, default=steps("1,2,4,6"))
     parser.add_argument("--fault-turn-callers", type=int, default=4)
     parser.add_argument("--fault-stream-callers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep logs and records in this directory")
     args = parser.parse_args()
+    # Stopped from outside, still stop every process started (the stacks are context managers).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     phases = {"fakes": fakes_phase, "offline": offline_phase, "faults": faults_phase}
     with tempfile.TemporaryDirectory() as scratch:
         root = args.keep or Path(scratch)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.load.fakes import LOAD_DELAYS_MS, FakeServicesProcess
-from services.cli.call_simulator import LOCAL_ACCOUNT_SID
+from services.cli.call_simulator import LOCAL_ACCOUNT_SID, RecordingServer, TwilioSimulator
 from services.cli.launcher import GatewayProcess, ServiceProcess, free_port
 from services.common import audio
 from tests.conftest import SPOKEN_QUESTIONS, copy_sample_org
@@ -89,6 +89,16 @@ def fake_stack(root: Path, delays: dict[str, int] = LOAD_DELAYS_MS):
         fakes.stop()
 
 
+def warm_up(gateway: GatewayProcess, recording_port: int, questions: list[bytes]) -> None:
+    """One call asking every question once, so load steps measure a stack in its steady state: the extractive
+    answerer embeds a passage the first time it reads it, and a cold start costs seconds a day-old stack never pays."""
+    recordings = RecordingServer(LOCAL_ACCOUNT_SID, AUTH_TOKEN, recording_port)
+    try:
+        TwilioSimulator(gateway.address, AUTH_TOKEN, LOCAL_ACCOUNT_SID, recordings).call(TURN_NUMBER, "+15550000001", questions)
+    finally:
+        recordings.close()
+
+
 @contextmanager
 def offline_stack(root: Path, proxied: str = "", redis_url: str = ""):
     """Every service a real process on the offline defaults (as `make demo` runs them); `proxied` names a
@@ -112,6 +122,7 @@ def offline_stack(root: Path, proxied: str = "", redis_url: str = ""):
         spoken = caller_speech(services, SPOKEN_QUESTIONS)
         clips = [audio.decode(spoken[question], audio.WAV) for question in SPOKEN_QUESTIONS]
         gateway.start().wait_serving()
+        warm_up(gateway, ports[0], [spoken[question] for question in SPOKEN_QUESTIONS])
         yield Stack(gateway, services, write_questions(root / "questions", clips), ports, logs, extra)
     finally:
         gateway.stop()
