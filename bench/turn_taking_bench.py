@@ -24,12 +24,11 @@ from bench.turn_taking import corpus  # noqa: E402
 from bench.turn_taking.evaluate import CachedRecogniser, Candidate, evaluate, summarise  # noqa: E402
 from services.stt.backends.moonshine import MoonshineRecognizer  # noqa: E402
 
-CHOSEN = Candidate("caller's voice + words (350 / 1500 ms)", "caller", 350, 150, 1500)
+CHOSEN = Candidate("voice activity + words (250 / 1500 ms)", "vad", 250, 150, 1500)
 BASELINES = [
     Candidate("loudness, 500 ms silence (before)", "energy", 500, 200),
     Candidate("voice activity, 500 ms silence", "vad", 500, 150),
-    Candidate("voice activity + words (250 / 1500 ms)", "vad", 250, 150, 1500),
-    Candidate("caller's voice, 350 ms silence", "caller", 350, 150),
+    Candidate("voice activity, 250 ms silence", "vad", 250, 150),
     CHOSEN,
 ]
 COMPARED_CONDITIONS = ("quiet", "white -35", "babble -35")

@@ -23,7 +23,7 @@ from bench.turn_taking.corpus import RATE, Turn
 from services.common import audio
 from services.common.audio import Audio
 from services.common.generated.voiceagent.v1 import stt_pb2
-from services.common.vad import CallerVoice, VoiceActivity
+from services.common.vad import VoiceActivity
 from services.stt.endpointing import Endpointer
 from services.stt.live import LiveTranscription
 
@@ -38,16 +38,14 @@ class Candidate:
     """One way of ending turns: the detector of speech frames and the endpointer's timing."""
 
     name: str
-    detector: str  # "caller" (the service's), "vad" (voice activity alone) or "energy" (the loudness rule of before)
+    detector: str  # "vad" (voice activity, the service's) or "energy" (the loudness rule of before)
     end_silence_ms: int
     pause_ms: int = 200
     incomplete_silence_ms: int = 0
 
     def endpointer(self) -> Endpointer:
-        if self.detector == "caller":
-            detect: Callable[[np.ndarray], bool] = CallerVoice(RATE)
-        elif self.detector == "vad":
-            detect = VoiceActivity(RATE).feed
+        if self.detector == "vad":
+            detect: Callable[[np.ndarray], bool] = VoiceActivity(RATE).feed
         else:
             detect = lambda frame: audio.rms_dbfs(frame) >= audio.SPEECH_DBFS  # noqa: E731 - the loudness rule of before
         return Endpointer(RATE, detect, 120, self.end_silence_ms, 60, self.pause_ms, self.incomplete_silence_ms)

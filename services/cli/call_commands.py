@@ -192,6 +192,7 @@ def run_call(args: argparse.Namespace) -> int:
                 "stage_ms": report.details.get("stage_ms", {}),
                 "fallbacks": report.details.get("fallbacks", []),
                 "hangup": report.twiml.hangup,
+                "transfer": report.twiml.dial,
                 "audio": written,
                 "webhook_seconds": round(report.seconds, 3),
             }
@@ -212,6 +213,8 @@ def run_call(args: argparse.Namespace) -> int:
             print(f"fallbacks: {', '.join(turn['fallbacks'])}")
         if turn["audio"]:
             print(f"audio: {', '.join(turn['audio'])}")
+        if turn["transfer"]:
+            print(f"(the agent transferred the call to {turn['transfer']})")
         if turn["hangup"]:
             print("(the agent hung up)")
     return 0

@@ -83,6 +83,9 @@ class TwimlAnswer:
     # Where Twilio goes when the caller says nothing during <Record>.
     no_input_action: str | None = None
     hangup: bool = False
+    # The number a <Dial> transfers the call to, and where Twilio reports how the transfer went.
+    dial: str | None = None
+    dial_action: str | None = None
 
     @classmethod
     def parse(cls, body: str) -> TwimlAnswer:
@@ -98,6 +101,9 @@ class TwimlAnswer:
                 answer.no_input_action = verb.text
             elif verb.tag == "Hangup":
                 answer.hangup = True
+            elif verb.tag == "Dial":
+                answer.dial = (verb.text or "".join(number.text or "" for number in verb)).strip()
+                answer.dial_action = verb.get("action")
         return answer
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.records import schema
+from services.common.records.settings import default_database_url
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -130,6 +133,14 @@ class GatewayProcess(ServiceProcess):
     @property
     def address(self) -> str:
         return f"http://127.0.0.1:{self.grpc_port}"
+
+    def start(self) -> GatewayProcess:
+        """Started here (development, the demo, tests), the call store is brought to this code's schema first,
+        as `voiceagent db upgrade` would; a deployment runs that as its migration Job."""
+        data_dir = REPO_ROOT / self.env.get("VOICEAGENT_DATA_DIR", "data")  # as the process sees it, from REPO_ROOT
+        schema.upgrade(self.env.get("VOICEAGENT_DATABASE_URL") or default_database_url(data_dir))
+        super().start()
+        return self
 
     @property
     def metrics_url(self) -> str:

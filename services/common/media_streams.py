@@ -53,7 +53,7 @@ class Mark:
 
 @dataclass(frozen=True)
 class Dtmf:
-    pass
+    digit: str
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,10 @@ def parse(raw: str | bytes | None) -> InboundMessage:
     if event == "mark":
         return Mark(_text(_object(message.get("mark"), "mark").get("name"), "mark.name"))
     if event == "dtmf":
-        return Dtmf()
+        digit = _object(message.get("dtmf"), "dtmf").get("digit")
+        if digit not in tuple("0123456789*#"):
+            raise MediaStreamError("dtmf.digit must be one of 0-9, * or #")
+        return Dtmf(digit)
     if event == "stop":
         return Stop()
     raise MediaStreamError("unknown event")

@@ -11,15 +11,19 @@ import json
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from services.common.handoff import HandoffConfig
 from services.common.logs import clip
 
 ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}\Z")
 # Characters per chunk an org (or an ingest request) may ask for.
 CHUNK_SIZE_BOUNDS = (100, 10_000)
+# An org's event signing secret is this plus its id in capitals ("acme" -> VOICEAGENT_EVENTS_SECRET_ACME).
+EVENTS_SECRET_PREFIX = "VOICEAGENT_EVENTS_SECRET_"
 
 
 class UnknownOrgError(LookupError):
@@ -75,6 +79,11 @@ class OrgConfig(BaseModel):
     # "turns": <Record> per turn. "streaming": Twilio Media Streams over a WebSocket, with barge-in.
     conversation_mode: Literal["turns", "streaming"] = "turns"
     records: RecordsPolicy = Field(default_factory=RecordsPolicy)
+    # Where signed events about the org's calls are POSTed (call.completed, callback.requested, handoff.started);
+    # unset, none are queued. The signing secret is never in this file: see events_secret_variable().
+    events_url: str | None = None
+    # A person to transfer to, and when (services/common/handoff.py); without it callers can only leave a message.
+    handoff: HandoffConfig | None = None
 
     @field_validator("org_id")
     @classmethod
@@ -91,6 +100,19 @@ class OrgConfig(BaseModel):
                 raise ValueError(f"{number!r} is not an E.164 number such as +14155550100")
         return numbers
 
+    @field_validator("events_url")
+    @classmethod
+    def _events_url_is_a_plain_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"{clip(repr(value), 80)} is not an http(s) URL such as https://example.com/voiceagent-events")
+        if parts.username or parts.password:
+            # Events are authenticated by their signature; a password here would sit in a config file and in logs.
+            raise ValueError("must not carry credentials: receivers check the event signature instead")
+        return value
+
     @model_validator(mode="after")
     def _overlap_smaller_than_chunk(self) -> OrgConfig:
         if self.chunk_overlap > self.chunk_size // 2:
@@ -104,6 +126,16 @@ def validate_org_id(org_id: str) -> str:
             f"invalid org id {clip(repr(org_id), 80)}: use lowercase letters, digits, '-' or '_' (at most 63 characters)"
         )
     return org_id
+
+
+def events_secret_variable(org_id: str) -> str:
+    """The environment variable that holds the org's event signing secret.
+
+    Named after the org so each org's receiver can only verify its own events: "acme" reads
+    VOICEAGENT_EVENTS_SECRET_ACME, "acme-west" VOICEAGENT_EVENTS_SECRET_ACME_WEST (a '-' is not allowed in
+    a variable name). Several comma-separated secrets sign each event with each, for a rotation.
+    """
+    return EVENTS_SECRET_PREFIX + validate_org_id(org_id).upper().replace("-", "_")
 
 
 def org_dir(data_dir: Path, org_id: str) -> Path:

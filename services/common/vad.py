@@ -12,7 +12,6 @@ keeps a recurrent state per stream; other rates are resampled to 16 kHz.
 from __future__ import annotations
 
 import importlib.util
-from collections import deque
 from functools import cache
 from pathlib import Path
 
@@ -101,52 +100,3 @@ def contains_speech(samples: np.ndarray, sample_rate: int, threshold: float = SP
     detector = VoiceActivity(sample_rate, threshold)
     step = detector.window * 8
     return any(detector.feed(samples[start : start + step]) for start in range(0, len(samples), step))
-
-
-class CallerVoice:
-    """Is the caller speaking? Voice activity, plus two rules for voices that are not the caller's.
-
-    Silero calls any voice speech, including a room of other people talking behind the caller (babble), so
-    a turn would never end. The caller is the voice nearest the phone, so a frame is the caller's only when
-    it is also (1) within `CALLER_RANGE_DB` of the caller's own speaking level (tracked from their loudest
-    speech, slowly forgetting it), and (2) when the background itself sounds like speech, at least
-    `BABBLE_MARGIN_DB` above the background's level (tracked as the quietest recent 100 ms). In quiet or
-    steady noise the second rule is off and the first only trims the faint tail of each word.
-    """
-
-    CALLER_RANGE_DB = 20.0
-    BABBLE_MARGIN_DB = 13.0
-    _SMOOTHING_FRAMES = 5  # 100 ms of 20 ms frames
-    _FLOOR_FRAMES = 75  # 1.5 s: long enough to find a gap between the caller's words
-    _BACKGROUND_FRAMES = 100
-    _LEVEL_DECAY_DB = 0.01  # per speech frame: a caller who moves the phone away is followed within seconds
-
-    def __init__(self, sample_rate: int, threshold: float = SPEECH_THRESHOLD) -> None:
-        self.voice = VoiceActivity(sample_rate, threshold)
-        self._recent_power: deque[float] = deque(maxlen=self._SMOOTHING_FRAMES)
-        self._smoothed_db: deque[float] = deque(maxlen=self._FLOOR_FRAMES)
-        self._background_speechlike: deque[bool] = deque(maxlen=self._BACKGROUND_FRAMES)
-        self._caller_level_db = float("-inf")
-
-    def __call__(self, frame: np.ndarray) -> bool:
-        voiced = self.voice.feed(frame)
-        power = float(np.mean(np.square(frame, dtype=np.float64))) if len(frame) else 0.0
-        self._recent_power.append(power)
-        level_db = _db(sum(self._recent_power) / len(self._recent_power))
-        self._smoothed_db.append(level_db)
-        floor_db = min(self._smoothed_db)
-        if level_db <= floor_db + 3:  # a frame of background: does it sound like speech?
-            self._background_speechlike.append(self.voice.probability >= self.voice.threshold)
-        if voiced:
-            self._caller_level_db = max(level_db, self._caller_level_db - self._LEVEL_DECAY_DB)
-        if not voiced or level_db < self._caller_level_db - self.CALLER_RANGE_DB:
-            return False
-        return not self._babble() or _db(power) >= floor_db + self.BABBLE_MARGIN_DB
-
-    def _babble(self) -> bool:
-        heard = self._background_speechlike
-        return len(heard) >= self._BACKGROUND_FRAMES // 4 and sum(heard) > 0.3 * len(heard)
-
-
-def _db(power: float) -> float:
-    return 10 * np.log10(power) if power > 0 else -200.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -16,8 +17,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
-from services.gateway import twiml
+from services.common.records import schema
+from services.common.records.recorder import CallRecorder
+from services.common.records.settings import RecordsSettings
+from services.gateway import callbacks, twiml
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner, InvalidAudioUrlError
+from services.gateway.call_control import CallControl
+from services.gateway.call_log import CallLog
 from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
 from services.gateway.metrics import ACTIVE_CALLS, CALLS, TURNS, WEBHOOKS_REJECTED, create_series
@@ -44,6 +50,9 @@ class Gateway:
     turns: TurnOrchestrator
     http: httpx.AsyncClient
     stream_tokens: StreamTokens
+    # Calls, turns, callbacks and handoffs for the call store, written off the call path.
+    call_log: CallLog
+    call_control: CallControl
 
 
 def twiml_response(body: str, details: dict | None = None) -> Response:
@@ -63,6 +72,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         if problem := settings.unsafe_public_url():
             log.error("gateway.refused_to_start", detail=problem)
             raise RuntimeError(problem)
+        records = RecordsSettings(data_dir=settings.data_dir)
+        try:
+            schema.require_current_schema(records.database_url)
+        except schema.SchemaNotCurrentError as error:
+            log.error("gateway.refused_to_start", detail=str(error))
+            raise
+        recorder = CallRecorder.from_settings(records).start()
         store: SessionStore = (
             RedisSessionStore(settings.redis_url, settings.session_ttl_seconds)
             if settings.redis_url
@@ -89,6 +105,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             turns=TurnOrchestrator(clients, RecordingDownloader(settings, http), voice, settings),
             http=http,
             stream_tokens=StreamTokens(signing_key, settings.stream_token_seconds),
+            call_log=CallLog(recorder),
+            call_control=CallControl(settings),
         )
         if settings.insecure_skip_signature:
             log.warning("gateway.signatures_disabled", detail="GATEWAY_INSECURE_SKIP_SIGNATURE is on: anyone can drive calls")
@@ -98,6 +116,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         yield
         await clients.close()
         await http.aclose()
+        # Whatever the database has not taken by then waits in the spool for the next start.
+        await asyncio.to_thread(recorder.close, 5.0)
 
     app = FastAPI(title="voiceagent gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
 
@@ -143,7 +163,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             CALLS.labels(label, "rate_limited").inc()
             log.warning("call.rate_limited", caller=caller)
             return twiml_response(twiml.speak_and_hang_up(Speech(twiml.RATE_LIMITED), voice=org.twilio_voice))
-        session = CallSession(call_sid=call_sid, org_id=org.org_id)
+        session = CallSession(call_sid=call_sid, org_id=org.org_id, caller=caller)
         details = None
         if org.conversation_mode == "streaming":
             token = gw.stream_tokens.mint(session.call_sid, org.org_id)
@@ -157,6 +177,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             stored = await gw.store.get(call_sid)
             return twiml_response(stored.inbound_twiml if stored else session.inbound_twiml)
         ACTIVE_CALLS.inc()
+        gw.call_log.started(session, params.get("To", ""), caller, org.conversation_mode)
         log.info("call.started", caller=caller, mode=org.conversation_mode)
         return twiml_response(session.inbound_twiml, details)
 
@@ -179,17 +200,28 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             TURNS.labels(label, "rate_limited").inc()
             return twiml_response(twiml.speak_and_hang_up(Speech(twiml.RATE_LIMITED), voice=org.twilio_voice))
         if recording:
-            result = await gw.turns.run(org, label, session, params.get("RecordingUrl", ""))
+            caller, digits = params.get("From", ""), params.get("Digits", "")
+            result = await gw.turns.run(org, label, session, params.get("RecordingUrl", ""), caller, digits)
         else:
             result = await gw.turns.no_input(org, label, session)
         TURNS.labels(label, result.outcome).inc()
+        if result.transcript or result.fallbacks or result.callback or result.transfer_to:
+            reasons = result.fallbacks + ["not_in_documents"] * result.unanswered
+            gw.call_log.turn(session, result.transcript, result.speech.text, result.sources, reasons, result.stage_ms)
+        if result.callback is not None:
+            gw.call_log.callback(session, label, result.callback)
+        if result.transfer_to is not None:
+            gw.call_log.handoff(session, label, result.transfer_to, "keypad" if params.get("Digits") == "0" else "asked")
+        if result.end_call:
+            session.outcome = result.outcome  # recorded with Twilio's duration at the final status callback
         await (gw.store.update(session) if existed else gw.store.put(session))
         base = base_url(request, gw.settings)
-        body = (
-            twiml.speak_and_hang_up(result.speech, base, org.twilio_voice)
-            if result.end_call
-            else twiml.speak_and_listen(result.speech, org, base, gw.settings)
-        )
+        if result.transfer_to is not None:
+            body = twiml.speak_and_dial(result.speech, result.transfer_to, base, org.twilio_voice)
+        elif result.end_call:
+            body = twiml.speak_and_hang_up(result.speech, base, org.twilio_voice)
+        else:
+            body = twiml.speak_and_listen(result.speech, org, base, gw.settings)
         details = None
         if gw.settings.turn_details_header:
             details = {
@@ -205,6 +237,22 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @app.post("/voice/no-input")
     async def no_input(request: Request, params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
         return await answer(request, params, gw, recording=False)
+
+    @app.post("/voice/handoff-ended")
+    async def handoff_ended(request: Request, params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
+        """Twilio's report on a transfer: answered, the call is over for us; otherwise the agent takes a message."""
+        org, session, existed = await call_state(params, gw)
+        if org is None:
+            return twiml_response(twiml.speak_and_hang_up(Speech(twiml.UNKNOWN_NUMBER)))
+        if params.get("DialCallStatus", "") == "completed":
+            return twiml_response(twiml.hang_up())
+        gw.call_log.handoff_unanswered(gw.orgs.label(org.org_id))
+        session.message.clear()
+        session.message.update(step="name", reason="transfer_unanswered")
+        await (gw.store.update(session) if existed else gw.store.put(session))
+        speech = await gw.voice.speech(org, callbacks.NO_ONE_AVAILABLE, session.call_sid)
+        details = {"answer": speech.text, "outcome": "transfer_unanswered"} if gw.settings.turn_details_header else None
+        return twiml_response(twiml.speak_and_listen(speech, org, base_url(request, gw.settings), gw.settings), details)
 
     @app.post("/voice/stream-ended")
     async def stream_ended(params: dict[str, str] = Depends(twilio_params), gw: Gateway = Depends(gateway)) -> Response:
@@ -224,6 +272,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             session = await gw.store.delete(params.get("CallSid", ""))
             if session is not None:
                 ACTIVE_CALLS.dec()
+                duration = params.get("CallDuration", "")
+                outcome = session.outcome or call_status
+                gw.call_log.ended(session, gw.orgs.label(session.org_id), outcome, float(duration) if duration.isdigit() else None)
                 CALLS.labels(gw.orgs.label(session.org_id), call_status).inc()
                 log.info("call.ended", status=call_status, turns=session.turns)
         return Response(status_code=204)

@@ -23,6 +23,8 @@ class GatewaySettings(BaseSettings):
     # During a rotation of the Twilio auth token: the other token, also accepted for signatures.
     twilio_secondary_auth_token: str = Field(default="", validation_alias="TWILIO_SECONDARY_AUTH_TOKEN")
     twilio_account_sid: str = Field(default="", validation_alias="TWILIO_ACCOUNT_SID")
+    # Twilio's REST API, for redirecting a live streaming call (a transfer to a person).
+    twilio_api_url: str = "https://api.twilio.com"
     # The URL Twilio calls, when the gateway sits behind a proxy or tunnel.
     public_base_url: str = Field(default="", validation_alias="PUBLIC_BASE_URL")
     # Honour X-Forwarded-Proto/Host when rebuilding the signed URL: only behind a proxy you control.
@@ -66,7 +68,7 @@ class GatewaySettings(BaseSettings):
     # Streaming calls: silence that ends the caller's turn (the main latency lever), a shorter pause after which the
     # answer is prepared in case the turn has ended (0: wait for the end), how long the caller must keep talking
     # over the agent before it stops (shorter sounds are back-channel: "mm-hm"), stream token life.
-    stream_end_of_speech_ms: int = Field(default=350, ge=100, le=3000)
+    stream_end_of_speech_ms: int = Field(default=250, ge=100, le=3000)
     stream_tentative_pause_ms: int = Field(default=150, ge=0, le=3000)
     # The longest wait after an unfinished phrase ("my number is five oh three"); the words heard at the pause
     # decide between this and stream_end_of_speech_ms. 0: every turn ends after stream_end_of_speech_ms.

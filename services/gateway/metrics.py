@@ -29,6 +29,11 @@ STREAM_LATENCY = Histogram(
 BARGE_INS = Counter("voiceagent_gateway_barge_ins_total", "Caller speech that interrupted the agent, by org.", ["org"])
 CANCELLED_ANSWERS = Counter("voiceagent_gateway_cancelled_answers_total", "Answers cut short by barge-in, by org.", ["org"])
 WEBHOOKS_REJECTED = Counter("voiceagent_gateway_webhooks_rejected_total", "Webhooks refused, by reason.", ["reason"])
+CALLS_CONTAINED = Counter(
+    "voiceagent_gateway_calls_contained_total", "Calls the agent handled alone: no fallback, handoff or callback, by org.", ["org"]
+)
+HANDOFFS = Counter("voiceagent_gateway_handoffs_total", "Transfers to a person, by org and result (dialled, unanswered).", ["org", "result"])
+CALLBACK_REQUESTS = Counter("voiceagent_gateway_callback_requests_total", "Messages taken for a callback, by org.", ["org"])
 MALFORMED_STREAM_MESSAGES = Counter(
     "voiceagent_gateway_stream_malformed_messages_total", "Media Streams messages ignored as malformed after the call started."
 )
@@ -37,9 +42,12 @@ MALFORMED_STREAM_MESSAGES = Counter(
 # "idle_timeout": a stream silent for GATEWAY_STREAM_IDLE_SECONDS; "protocol_error": too many malformed messages.
 CALL_OUTCOMES = (
     "completed", "busy", "failed", "no-answer", "canceled", "rate_limited", "disconnected", "handed_back", "idle_timeout",
-    "protocol_error",
+    "protocol_error", "caller_idle",
 )
-TURN_OUTCOMES = ("answered", "fallback", "not_heard", "no_input", "caller_done", "turn_limit", "rate_limited")
+TURN_OUTCOMES = (
+    "answered", "fallback", "not_heard", "no_input", "caller_done", "turn_limit", "rate_limited", "silence", "idle_prompt",
+    "message", "callback_requested", "transfer",
+)
 KNOWN_FALLBACKS = [("download", "refused"), ("download", "unavailable")] + [
     (stage, reason) for stage in ("stt", "retrieval", "llm", "tts") for reason in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 ]
@@ -53,6 +61,10 @@ def create_series(org_labels: list[str]) -> None:
     for org in org_labels:
         BARGE_INS.labels(org)
         CANCELLED_ANSWERS.labels(org)
+        CALLS_CONTAINED.labels(org)
+        CALLBACK_REQUESTS.labels(org)
+        for result in ("dialled", "unanswered"):
+            HANDOFFS.labels(org, result)
         for outcome in CALL_OUTCOMES:
             CALLS.labels(org, outcome)
         for outcome in TURN_OUTCOMES:

@@ -59,6 +59,12 @@ class Milestones:
     def _seconds(self, name: str) -> float:
         return max(0.0, self.reached_at[name] - self.speech_ended_at)
 
+    def as_ms(self) -> dict[str, float]:
+        """Each milestone reached, in ms after the end of the caller's speech (empty before it is known)."""
+        if self.speech_ended_at is None:
+            return {}
+        return {name: round(self._seconds(name) * 1000, 1) for name in self.reached_at}
+
 
 @dataclass
 class AnswerNotes:
@@ -67,6 +73,14 @@ class AnswerNotes:
 
     sources: list[str] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)
+    # The documents did not answer, so the org's fallback was said.
+    unanswered: bool = False
+    # The answer ended by offering to take a message for a callback.
+    offered: bool = False
+
+    def reasons(self) -> list[str]:
+        """Why the answer is a fallback, for the call store; empty when it is not one."""
+        return self.fallbacks + ["not_in_documents"] * self.unanswered
 
 
 @dataclass

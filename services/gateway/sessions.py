@@ -39,7 +39,17 @@ class CallSession:
     # asked if they are still there.
     silent_seconds: float = 0.0
     idle_prompted: bool = False
+    # Turns written to the call store (their index), counting fallbacks as well as answers.
+    recorded_turns: int = 0
+    # The message being taken for a callback (services/gateway/callbacks.py); empty when none is.
+    message: dict = field(default_factory=dict)
+    # The agent needed help on this call (a fallback, a handoff or a callback): it was not contained.
+    needed_help: bool = False
+    # How the agent ended the call ("no_input", "caller_done", ...), for the call store; empty until it does.
+    outcome: str = ""
     started_at: float = field(default_factory=time.time)
+    # The caller ID as Twilio gave it: the number offered for a callback.
+    caller: str = ""
     # What the inbound webhook answered: a retried inbound for the call gets exactly this again.
     inbound_twiml: str = ""
 

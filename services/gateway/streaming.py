@@ -28,8 +28,11 @@ from services.common.generated.voiceagent.v1 import stt_pb2
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
 from services.common.sentences import complete_sentences
+from services.gateway import twiml
 from services.gateway.answers import AnswerPipeline, search_query
 from services.gateway.barge_in import BargeInPolicy, Decision
+from services.gateway.call_control import CallControlError
+from services.gateway.callbacks import NO_ONE_AVAILABLE, OFFER, CallbackDialogue
 from services.gateway.idle import STILL_THERE, IdleAction, idle_action
 from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS, MALFORMED_STREAM_MESSAGES
 from services.gateway.replies import TELEPHONE, AnswerNotes, Milestones, Reply, Voice
@@ -166,6 +169,7 @@ class StreamingCall:
             if await self.gw.store.delete(call_sid) is not None and opened is not None:
                 ACTIVE_CALLS.dec()
             CALLS.labels(self.label, outcome).inc()
+            self.gw.call_log.ended(self.session, self.label, outcome)
             log.info("stream.ended", outcome=outcome, turns=self.session.turns)
 
     async def _receive(self) -> str:
@@ -193,15 +197,20 @@ class StreamingCall:
                 elif isinstance(message, media_streams.Mark):
                     self.played.add(message.name)
                 elif isinstance(message, media_streams.Dtmf):
-                    # Keypresses are not part of the conversation; the digit is not logged (it may be a card number).
-                    log.info("stream.dtmf_ignored")
+                    # 0 asks for a person; other keys are not part of the conversation (and are never logged: a
+                    # caller may be keying in a card number).
+                    if message.digit == "0":
+                        await self._dialogue_turn("", keypad_zero=True)
+                    else:
+                        log.info("stream.dtmf_ignored")
                 elif isinstance(message, media_streams.Stop):
-                    return "completed"
+                    return self.ended_by_agent or "completed"
         except TimeoutError:
             await self._close(1000)
             return "idle_timeout"
         except WebSocketDisconnect:
             return self.ended_by_agent or ("handed_back" if self.handed_back else "disconnected")
+
 
     async def _close(self, code: int) -> None:
         try:
@@ -253,11 +262,22 @@ class StreamingCall:
 
     async def _answered(self, reply: Reply) -> None:
         self.session.turns += 1
+        self._record_turn(reply, reply.entry[1], barge_in=False)
         await self.gw.store.put(self.session)
         if self.settings.turn_details_header:
             # For the local call simulator only (it carries what the caller said): the turn as the gateway saw it.
             details = {"caller": reply.question, "agent": reply.entry[1], "sources": reply.notes.sources, "fallbacks": reply.notes.fallbacks}
             await self.send(media_streams.mark("turn:" + json.dumps(details)[: media_streams.MAX_OUTBOUND_MARK_CHARS]))
+
+    def _record_turn(self, reply: Reply, said: str, barge_in: bool) -> None:
+        """The turn for the call store: what the caller asked, what they heard of the answer (all of it, or up to
+        where they talked over it), its sources, fallbacks and milestones. An answer that ended on the offer to
+        take a message opens that dialogue."""
+        notes = reply.notes
+        latency = reply.milestones.as_ms() if reply.milestones else {}
+        self.gw.call_log.turn(self.session, reply.question, said, notes.sources, notes.reasons(), latency, barge_in)
+        if notes.offered:
+            CallbackDialogue(self.org, self.session.message, self.session.caller).offer()
 
     def _agent_speaking(self) -> bool:
         if self.reply is None:
@@ -341,6 +361,8 @@ class StreamingCall:
         if reply.entry is not None:
             reply.entry[1] = " ".join(sentence for mark, sentence in reply.marks if mark in self.played)
         heard_characters = len(reply.entry[1]) if reply.entry is not None else 0
+        if reply.entry is not None:
+            self._record_turn(reply, reply.entry[1], barge_in=True)
         reply.marks.clear()
         BARGE_INS.labels(self.label).inc()
         CANCELLED_ANSWERS.labels(self.label).inc()
@@ -356,12 +378,50 @@ class StreamingCall:
             return
         if decision is Decision.CLEAR:
             await self._barge_in()
+        if await self._dialogue_turn(text, prepared=prepared):
+            return
         reply = prepared or self._answer(text)
         reply.milestones.reach("final_transcript")
         reply.milestones.speech_ended(self.speech_ended_at)
         entry = ["agent", ""]
         self.session.history += [["caller", text], entry]
         self._speak(reply, entry)
+
+    async def _dialogue_turn(self, text: str, keypad_zero: bool = False, prepared: Reply | None = None) -> bool:
+        """Message taking or a request for a person (services/gateway/callbacks.py): True when this turn was one."""
+        dialogue = CallbackDialogue(self.org, self.session.message, self.session.caller)
+        step = dialogue.respond(text, keypad_zero=keypad_zero)
+        if step is None:
+            return False
+        if prepared is not None:
+            prepared.cancel()
+        if self._agent_speaking():
+            await self._barge_in()
+        if step.callback is not None:
+            self.gw.call_log.callback(self.session, self.label, step.callback)
+        entry = ["agent", ""]
+        self.session.history += ([["caller", text]] if text else []) + [entry]
+        reply = Reply(self.voice, _fixed([step.text]), question=text)
+        self._speak(reply, entry)
+        if step.transfer_to is not None:
+            self.gw.call_log.handoff(self.session, self.label, step.transfer_to, "keypad" if keypad_zero else "asked")
+            asyncio.create_task(self._transfer(reply, step.transfer_to))
+        return True
+
+    async def _transfer(self, announcement: Reply, number: str) -> None:
+        """Once "connecting you" has played, redirect the live call to a <Dial> (which ends this stream). If
+        Twilio will not take it, the caller is offered a message instead."""
+        await announcement.task
+        while self._agent_speaking():
+            await asyncio.sleep(0.05)
+        try:
+            await self.gw.call_control.redirect(self.session.call_sid, twiml.dial(number, self.settings.public_base_url))
+            self.ended_by_agent = "transferred"
+        except CallControlError:
+            self.gw.call_log.handoff_unanswered(self.label)
+            self.session.message.clear()
+            self.session.message.update(step="name", reason="transfer_failed")
+            self._speak(Reply(self.voice, _fixed([NO_ONE_AVAILABLE])), ["agent", ""])
 
     def _answer(self, question: str) -> Reply:
         """The answer to `question`, generated and synthesised from now on, heard once released. The history
@@ -382,6 +442,8 @@ class StreamingCall:
             notes.fallbacks.append(f"retrieval:{error.code().name}")
             log.warning("stream.retrieval_failed", code=error.code().name)
             yield org.fallback_message
+            notes.offered = True
+            yield OFFER
             return
         request = answers.request(org, question, history, retrieved)
         pending, first = "", True
@@ -390,6 +452,7 @@ class StreamingCall:
             async for delta in stream:
                 if delta.done:
                     notes.sources.extend(delta.response.citations)
+                    notes.unanswered = delta.response.fallback
                     break
                 milestones.reach("first_token")
                 first = False
@@ -408,6 +471,9 @@ class StreamingCall:
                 return
         if pending.strip():
             yield pending.strip()
+        if notes.unanswered:
+            notes.offered = True  # the fallback promises a callback: offer to take the message
+            yield OFFER
 
 
 def stream_end_key(call_sid: str) -> str:

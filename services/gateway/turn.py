@@ -20,6 +20,7 @@ from services.common.logs import get_logger
 from services.common.orgs import OrgConfig
 from services.gateway.answers import AnswerPipeline, search_query
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner
+from services.gateway.callbacks import CallbackDialogue, CallbackRequest, Step
 from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
 from services.gateway.idle import STILL_THERE, IdleAction, idle_action
@@ -54,6 +55,11 @@ class TurnResult:
     stage_ms: dict[str, float] = field(default_factory=dict)
     fallbacks: list[str] = field(default_factory=list)
     outcome: str = "answered"
+    # The documents did not answer the question, so the org's fallback was said: a knowledge gap.
+    unanswered: bool = False
+    # A message the caller left for a callback, to store; a number to transfer the call to.
+    callback: CallbackRequest | None = None
+    transfer_to: str | None = None
 
 
 class StageClock:
@@ -118,10 +124,24 @@ class TurnOrchestrator:
         self.voice = voice
         self.settings = settings
 
-    async def run(self, org: OrgConfig, org_label: str, session: CallSession, recording_url: str) -> TurnResult:
+    async def run(
+        self, org: OrgConfig, org_label: str, session: CallSession, recording_url: str, caller_id: str = "", digits: str = ""
+    ) -> TurnResult:
+        """A recorded turn; `digits` are keys the caller pressed to end the recording (0 asks for a person)."""
         clock, fallbacks, started = StageClock(org_label), [], time.perf_counter()
-        result = await self._answer(org, session, recording_url, clock, fallbacks)
+        dialogue = CallbackDialogue(org, session.message, caller_id)
+        if digits == "0":
+            result = self._dialogue_turn(session, "", dialogue.respond("", keypad_zero=True))
+        else:
+            result = await self._answer(org, session, recording_url, clock, fallbacks, dialogue)
         return await self._finish(org, session, result, clock, fallbacks, started)
+
+    @staticmethod
+    def _dialogue_turn(session: CallSession, text: str, step: Step) -> TurnResult:
+        """A turn of message taking or a request for a person, answered without the documents."""
+        session.history += [["caller", text], ["agent", step.text]] if text else [["agent", step.text]]
+        outcome = "transfer" if step.transfer_to else "callback_requested" if step.callback else "message"
+        return TurnResult(Speech(step.text), transcript=text, outcome=outcome, callback=step.callback, transfer_to=step.transfer_to)
 
     async def no_input(self, org: OrgConfig, org_label: str, session: CallSession) -> TurnResult:
         """The caller said nothing at all (Twilio sent no recording after its silence timeout)."""
@@ -167,7 +187,9 @@ class TurnOrchestrator:
             return TurnResult(Speech(f"I still can't hear you. {org.goodbye_message}"), end_call=True, outcome="no_input")
         return TurnResult(Speech(NOT_HEARD), outcome="not_heard")
 
-    async def _answer(self, org: OrgConfig, session: CallSession, url: str, clock: StageClock, fallbacks: list[str]) -> TurnResult:
+    async def _answer(
+        self, org: OrgConfig, session: CallSession, url: str, clock: StageClock, fallbacks: list[str], dialogue: CallbackDialogue
+    ) -> TurnResult:
         call_sid = session.call_sid
         try:
             recording = await clock.run("download", self.downloader.download(url))
@@ -193,27 +215,36 @@ class TurnOrchestrator:
         if not text:
             return self._not_heard(org, session)
         session.empty_recordings, session.silent_seconds, session.idle_prompted = 0, 0.0, False
-        if GOODBYE_PHRASES.search(text):
+        if GOODBYE_PHRASES.search(text) and not dialogue.active:
             session.history.append(["caller", text])
             return TurnResult(Speech(org.goodbye_message), end_call=True, transcript=text, outcome="caller_done")
+        step = dialogue.respond(text)
+        if step is not None:
+            return self._dialogue_turn(session, text, step)
 
-        answer, sources = await self._generate(org, session, text, clock, fallbacks)
+        answer, sources, unanswered = await self._generate(org, session, text, clock, fallbacks)
+        if unanswered or any(reason.startswith("retrieval:") for reason in fallbacks):
+            answer = f"{answer} {dialogue.offer()}"  # the fallback promises a callback: offer to take the message
         session.history += [["caller", text], ["agent", answer]]
         session.turns += 1
-        return TurnResult(Speech(answer), transcript=text, sources=sources, outcome="fallback" if fallbacks else "answered")
+        outcome = "fallback" if fallbacks or unanswered else "answered"
+        return TurnResult(Speech(answer), transcript=text, sources=sources, outcome=outcome, unanswered=unanswered)
 
-    async def _generate(self, org: OrgConfig, session: CallSession, text: str, clock: StageClock, fallbacks: list[str]) -> tuple[str, list[str]]:
+    async def _generate(
+        self, org: OrgConfig, session: CallSession, text: str, clock: StageClock, fallbacks: list[str]
+    ) -> tuple[str, list[str], bool]:
+        """The answer, its sources, and whether it is the org's fallback because the documents had no answer."""
         call_sid = session.call_sid
         query = search_query(text, session.history)
         try:
             retrieved = await clock.run("retrieval", self.answers.retrieve(org, query, call_sid))
         except grpc.aio.AioRpcError as error:
             self._fallback(clock, fallbacks, "retrieval", error.code().name)
-            return org.fallback_message, []
+            return org.fallback_message, [], False
         request = self.answers.request(org, text, session.history, retrieved)
         try:
             generated = await clock.run("llm", self.clients.call(self.clients.llm.Generate, request, self.settings.llm_timeout_seconds, call_sid))
-            return generated.text, list(generated.citations)
+            return generated.text, list(generated.citations), generated.fallback
         except grpc.aio.AioRpcError as error:
             self._fallback(clock, fallbacks, "llm", error.code().name)
-            return self.answers.last_resort(org, query, retrieved)
+            return (*self.answers.last_resort(org, query, retrieved), False)

@@ -12,6 +12,8 @@ UNKNOWN_NUMBER = "Sorry, this number is not set up to take calls yet. Goodbye."
 RATE_LIMITED = "Sorry, we can't take more calls from this number right now. Please try again later. Goodbye."
 TROUBLE = "Sorry, we're having technical trouble. Please call again in a few minutes. Goodbye."
 DEFAULT_VOICE = "Polly.Joanna"
+# How long a transfer rings before the agent takes a message instead.
+DIAL_TIMEOUT_SECONDS = 20
 
 
 def _speak(response: VoiceResponse, speech: Speech, base_url: str, voice: str) -> None:
@@ -35,6 +37,22 @@ def speak_and_listen(speech: Speech, org: OrgConfig, base_url: str, settings: Ga
     )
     # Twilio skips the action when the caller said nothing and runs the next verb: without this the call would end.
     response.redirect(f"{base_url}/voice/no-input", method="POST")
+    return str(response)
+
+
+def speak_and_dial(speech: Speech, number: str, base_url: str, voice: str = DEFAULT_VOICE) -> str:
+    """Say we are connecting, then transfer the call to the org's handoff number. When nobody answers, Twilio
+    asks /voice/handoff-ended what next (the agent takes a message)."""
+    response = VoiceResponse()
+    _speak(response, speech, base_url, voice)
+    response.dial(number, action=f"{base_url}/voice/handoff-ended", method="POST", timeout=DIAL_TIMEOUT_SECONDS)
+    return str(response)
+
+
+def dial(number: str, base_url: str) -> str:
+    """A transfer on its own: what a live streaming call is redirected to."""
+    response = VoiceResponse()
+    response.dial(number, action=f"{base_url}/voice/handoff-ended" if base_url else None, method="POST", timeout=DIAL_TIMEOUT_SECONDS)
     return str(response)
 
 

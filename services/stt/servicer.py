@@ -12,7 +12,7 @@ from services.common.generated.voiceagent.v1 import stt_pb2, stt_pb2_grpc
 from services.common.grpc_errors import ErrorTable, abort_for
 from services.common.logs import get_logger, org_id_var
 from services.common.openai_client import ProviderError
-from services.common.vad import CallerVoice
+from services.common.vad import VoiceActivity
 from services.stt.config import SttSettings
 from services.stt.endpointing import Endpointer
 from services.stt.live import LiveTranscription
@@ -62,7 +62,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         rate = config.format.sample_rate_hz or 8000
         endpointer = Endpointer(
             rate,
-            CallerVoice(rate, self.settings.vad_threshold),
+            VoiceActivity(rate, self.settings.vad_threshold).feed,
             self.settings.min_speech_ms,
             config.end_of_speech_silence_ms or self.settings.end_of_speech_silence_ms,
             self.settings.max_audio_seconds,

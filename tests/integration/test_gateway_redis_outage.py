@@ -15,6 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.cli.call_simulator import TwimlAnswer
+from services.common.records.schema import upgrade
+from services.common.records.settings import default_database_url
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.gateway.sessions import CallSession, RedisSessionStore
@@ -75,6 +77,7 @@ def test_a_call_goes_on_through_a_redis_outage(redis_server, tmp_path):
     config = json.loads((tmp_path / "acme" / "config.json").read_text())
     (tmp_path / "acme" / "config.json").write_text(json.dumps({**config, "speech_mode": "say"}))
     settings = GatewaySettings(data_dir=tmp_path, insecure_skip_signature=True, redis_url=redis_server.url, stt_timeout_seconds=1)
+    upgrade(default_database_url(tmp_path))
     with TestClient(create_app(settings)) as client:
         greeting = TwimlAnswer.parse(client.post("/voice/inbound", data={**CALL, "CallStatus": "ringing"}).text)
         assert greeting.record_action and not greeting.hangup

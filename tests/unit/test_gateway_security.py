@@ -9,6 +9,8 @@ import pytest
 from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
+from services.common.records.schema import upgrade
+from services.common.records.settings import default_database_url
 from services.gateway.audio_urls import AudioUrlSigner, InvalidAudioUrlError
 from services.gateway.config import GatewaySettings
 from services.gateway.security import RecordingDownloader, RecordingRefusedError, SignatureVerifier, StreamTokens, public_url
@@ -165,6 +167,7 @@ def test_turning_signatures_off_is_loud(caplog, tmp_path):
 
     from services.gateway.app import create_app
 
+    upgrade(default_database_url(tmp_path))
     with TestClient(create_app(settings(insecure_skip_signature=True, data_dir=tmp_path))) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
     warning = next(r for r in caplog.records if r.getMessage() == "gateway.signatures_disabled")
@@ -203,6 +206,7 @@ def test_audio_endpoint_answers_403_never_500_for_bad_urls(tmp_path):
 
     from services.gateway.app import create_app
 
+    upgrade(default_database_url(tmp_path))
     with TestClient(create_app(settings(data_dir=tmp_path, public_base_url="http://testserver")), raise_server_exceptions=False) as client:
         for query in ("p=eyJvIjoiYSJ9&s=%C3%A9%C3%A9", "p=W10&s=" + "0" * 32, "p=&s="):
             assert client.get(f"/audio/{'0' * 32}.wav?{query}").status_code == 403, query

@@ -15,7 +15,7 @@ def test_twilios_messages_are_read_into_typed_messages():
     frame = bytes(range(160))
     assert parse(json.dumps({"event": "media", "media": {"payload": base64.b64encode(frame).decode()}})) == Media(frame)
     assert parse('{"event": "mark", "mark": {"name": "m1"}}') == Mark("m1")
-    assert parse('{"event": "dtmf", "dtmf": {"digit": "1"}}') == Dtmf()
+    assert parse('{"event": "dtmf", "dtmf": {"digit": "1"}}') == Dtmf("1")
     assert parse('{"event": "stop"}') == Stop()
 
 
@@ -26,6 +26,7 @@ def test_twilios_messages_are_read_into_typed_messages():
         '{"event": "start"}', '{"event": "start", "start": {"callSid": 5}}', '{"event": "start", "start": {"customParameters": [1]}}',
         '{"event": "media"}', '{"event": "media", "media": {}}', '{"event": "media", "media": {"payload": "***"}}',
         '{"event": "media", "media": {"payload": 7}}', '{"event": "mark", "mark": {}}', '{"event": "mark"}',
+        '{"event": "dtmf", "dtmf": {"digit": "12"}}', '{"event": "dtmf"}',
         '{"event": "start", "start": {"callSid": "' + "C" * 5000 + '"}}', "[" * 100_000, "x" * (MAX_MESSAGE_CHARS + 1),
         json.dumps({"event": "media", "media": {"payload": base64.b64encode(bytes(100_000)).decode()}}),
     ],
