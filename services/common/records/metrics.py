@@ -34,3 +34,16 @@ RECORDS_DROPPED = Counter(
     "arguments from the caller).",
     ["reason"],
 )
+
+# Signed events. Labels: the event type (three values) and the attempt's outcome: "delivered" (a 2xx),
+# "failed" (anything else; retried with back-off) or "abandoned" (failed after the retry window, or for an org
+# that no longer has an events_url).
+EVENTS_DELIVERED = Counter(
+    "voiceagent_events_delivered_total",
+    "Attempts to deliver a signed event to an org's events_url, by event type and outcome (delivered, failed, abandoned).",
+    ["type", "outcome"],
+)
+EVENTS_PENDING = Gauge(
+    "voiceagent_events_pending",
+    "Signed events in the outbox neither delivered nor abandoned (the same for every deliverer: take the max).",
+)

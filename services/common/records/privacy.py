@@ -17,15 +17,14 @@ import os
 import secrets
 from pathlib import Path
 
-from services.common.logs import get_logger, redact
-from services.common.orgs import OrgConfigError, RecordsPolicy, UnknownOrgError, load_org_config, validate_org_id
+from services.common.logs import redact
+from services.common.orgs import RecordsPolicy
+from services.common.records.org_configs import OrgConfigCache
 from services.common.records.record_types import CallbackRequested, CallStarted, Record, TurnRecorded
 
 HASH_PREFIX = "hmac-sha256:"
 LAST4_PREFIX = "…"
 HASH_KEY_FILE = ".records-hash-key"
-
-log = get_logger(__name__)
 
 
 class CallerNumberHasher:
@@ -107,23 +106,9 @@ class OrgPolicies:
     more fully than the org may have asked.
     """
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self._cache: dict[str, tuple[float, RecordsPolicy]] = {}
+    def __init__(self, data_dir: Path | OrgConfigCache) -> None:
+        self.configs = data_dir if isinstance(data_dir, OrgConfigCache) else OrgConfigCache(data_dir)
 
     def __call__(self, org_id: str) -> RecordsPolicy:
-        try:
-            path = self.data_dir / validate_org_id(org_id) / "config.json"
-            mtime = path.stat().st_mtime
-        except (ValueError, OSError):
-            return RecordsPolicy()
-        cached = self._cache.get(org_id)
-        if cached and cached[0] == mtime:
-            return cached[1]
-        try:
-            policy = load_org_config(self.data_dir, org_id).records
-        except (UnknownOrgError, OrgConfigError) as error:
-            log.warning("records.policy_unreadable", org_id=org_id, error=str(error))
-            policy = RecordsPolicy()
-        self._cache[org_id] = (mtime, policy)
-        return policy
+        config = self.configs.get(org_id)
+        return config.records if config else RecordsPolicy()

@@ -30,6 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from services.common.logs import get_logger
 from services.common.orgs import RecordsPolicy
 from services.common.records.metrics import RECORD_WRITE_SECONDS, RECORDS_DROPPED, RECORDS_SPOOLED, RECORDS_WRITTEN, SPOOL_DEPTH
+from services.common.records.org_configs import OrgConfigCache
 from services.common.records.privacy import CallerNumberHasher, OrgPolicies, load_hash_key, protect
 from services.common.records.record_types import (
     AuditRecorded,
@@ -92,11 +93,14 @@ class CallRecorder:
         queue_size: int = 10_000,
         overflow_size: int = OVERFLOW_SIZE,
         retry: RetryPolicy | None = None,
+        wants_events: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.spool = spool
         self.policies = policies
         self.hasher = hasher
+        # Which orgs get signed events queued in the outbox with their records (those with an events_url).
+        self.wants_events = wants_events
         self.retry = retry or RetryPolicy()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._overflow: queue.Queue[Any] = queue.Queue(maxsize=overflow_size)
@@ -112,12 +116,14 @@ class CallRecorder:
     @classmethod
     def from_settings(cls, settings: RecordsSettings | None = None) -> CallRecorder:
         settings = settings or RecordsSettings()
+        configs = OrgConfigCache(settings.data_dir)
         return cls(
             RecordStore(settings.database_url, statement_timeout_ms=STATEMENT_TIMEOUT_MS),
             Spool.claim(settings.spool_dir, max_bytes=int(settings.spool_max_mb * 1024 * 1024)),
-            OrgPolicies(settings.data_dir),
+            OrgPolicies(configs),
             CallerNumberHasher(load_hash_key(settings.hash_key, settings.data_dir)),
             queue_size=settings.queue_size,
+            wants_events=configs.wants_events,
         )
 
     def start(self) -> CallRecorder:
@@ -371,7 +377,7 @@ class CallRecorder:
     def _commit(self, batch: list[Record]) -> None:
         started = time.perf_counter()
         with self.store.session() as session:
-            write_records(session, batch)
+            write_records(session, batch, self.wants_events)
         RECORD_WRITE_SECONDS.observe(time.perf_counter() - started)
         for record in batch:
             RECORDS_WRITTEN.labels(record_kind(record)).inc()

@@ -36,3 +36,19 @@ class RecordsSettings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "records-spool"
+
+
+class EventSettings(BaseSettings):
+    """The event deliverer's schedule; the per-org secrets are read where they are used (records.signing)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # How long an event is retried before it is abandoned: three days, so a receiver down over a weekend loses nothing.
+    retry_hours: float = Field(default=72.0, ge=24.0, validation_alias="VOICEAGENT_EVENTS_RETRY_HOURS")
+    # The first retry waits this long; each next one twice as long, up to retry_max_seconds.
+    retry_first_seconds: float = Field(default=10.0, gt=0, validation_alias="VOICEAGENT_EVENTS_RETRY_FIRST_SECONDS")
+    retry_max_seconds: float = Field(default=3600.0, gt=0, validation_alias="VOICEAGENT_EVENTS_RETRY_MAX_SECONDS")
+    # Per attempt: a receiver that has not answered by then is treated as down.
+    timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="VOICEAGENT_EVENTS_TIMEOUT_SECONDS")
+    # How often the outbox is asked for due events when there were none.
+    poll_seconds: float = Field(default=1.0, gt=0, validation_alias="VOICEAGENT_EVENTS_POLL_SECONDS")

@@ -6,11 +6,14 @@ spooled while its call's record waits in the queue), so:
 - a record that belongs to a call first makes sure the call's row exists (a stub, completed when the call's
   own record arrives), so foreign keys never reject it;
 - the call's start and its end touch different columns, so either may come first.
+
+A record that causes a signed event (a call's end, a callback request, a handoff) queues it in the outbox in
+the same transaction, for orgs that have an events_url (outbox.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.common.records.models import AuditEntry, Base, Call, CallbackRequest, Handoff, Turn, utc_now
+from services.common.records.outbox import add_event, causes_event
 from services.common.records.record_types import (
     AuditRecorded,
     CallbackRequested,
@@ -145,7 +149,10 @@ _WRITERS: dict[type, Any] = {
 }
 
 
-def write_records(session: Session, records: Iterable[Record]) -> None:
-    """Apply `records` in order within the session's transaction (the caller commits)."""
+def write_records(session: Session, records: Iterable[Record], wants_events: Callable[[str], bool] | None = None) -> None:
+    """Apply `records` in order within the session's transaction (the caller commits), with the events they
+    cause for the orgs `wants_events` accepts (none without it)."""
     for record in records:
         _WRITERS[type(record)](session, record)
+        if wants_events is not None and causes_event(record) and wants_events(record.org_id):
+            add_event(session, record, _insert)
