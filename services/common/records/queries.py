@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import String, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.common.records.models import AuditEntry, Call, CallbackRequest, Handoff, Turn, utc_now
+from services.common.records.models import AuditEntry, Call, CallbackRequest, Handoff, OutboxEvent, Turn, utc_now
 
 CALLBACK_STATUSES = ("new", "done")
 # Shortest id prefix `callbacks done` accepts (the list shows eight characters).
@@ -213,27 +213,32 @@ def list_callbacks(session: Session, org_id: str | None = None, status: str | No
     return [_view(CallbackView, callback) for callback in session.scalars(query)]
 
 
-def find_callback(session: Session, callback_id: str | uuid.UUID) -> CallbackRequest:
-    """The callback with this id, or the only one whose id starts with this prefix (at least six characters)."""
+def _find_by_id(session: Session, model: type[CallbackRequest] | type[OutboxEvent], identifier: str | uuid.UUID, noun: str) -> Any:
+    """The row with this id, or the only one whose id starts with this prefix (at least six hex digits)."""
     try:
-        exact = callback_id if isinstance(callback_id, uuid.UUID) else uuid.UUID(callback_id)
+        exact = identifier if isinstance(identifier, uuid.UUID) else uuid.UUID(identifier)
     except ValueError:
         exact = None
     if exact is not None:
-        found = session.get(CallbackRequest, exact)
+        found = session.get(model, exact)
         if found is None:
-            raise NotFoundError(f"no callback request {exact}")
+            raise NotFoundError(f"no {noun} {exact}")
         return found
-    prefix = str(callback_id).strip().lower().replace("-", "")
+    prefix = str(identifier).strip().lower().replace("-", "")
     if len(prefix) < MIN_ID_PREFIX or any(ch not in "0123456789abcdef" for ch in prefix):
-        raise NotFoundError(f"{str(callback_id)!r} is not a callback id (or a prefix of at least {MIN_ID_PREFIX} hex digits)")
-    plain_id = func.replace(cast(CallbackRequest.id, String), "-", "")
-    matches = session.scalars(select(CallbackRequest).where(plain_id.like(f"{prefix}%")).limit(2)).all()
+        raise NotFoundError(f"{str(identifier)!r} is not a {noun} id (or a prefix of at least {MIN_ID_PREFIX} hex digits)")
+    plain_id = func.replace(cast(model.id, String), "-", "")
+    matches = session.scalars(select(model).where(plain_id.like(f"{prefix}%")).limit(2)).all()
     if not matches:
-        raise NotFoundError(f"no callback request starting {prefix}")
+        raise NotFoundError(f"no {noun} starting {prefix}")
     if len(matches) > 1:
-        raise AmbiguousIdError(f"more than one callback request starts {prefix}: give more of the id")
+        raise AmbiguousIdError(f"more than one {noun} starts {prefix}: give more of the id")
     return matches[0]
+
+
+def find_callback(session: Session, callback_id: str | uuid.UUID) -> CallbackRequest:
+    """The callback with this id, or the only one whose id starts with this prefix (at least six characters)."""
+    return _find_by_id(session, CallbackRequest, callback_id, "callback request")
 
 
 def record_audit(session: Session, actor: str, action: str, org_id: str | None = None, detail: dict[str, Any] | None = None) -> AuditView:
@@ -270,3 +275,74 @@ def list_audit(
         query = query.where(AuditEntry.action == action)
     query = query.order_by(AuditEntry.at.desc(), AuditEntry.id).limit(max(1, min(limit, MAX_PAGE)))
     return [_view(AuditView, entry) for entry in session.scalars(query)]
+
+
+EVENT_STATES = ("pending", "retrying", "delivered", "abandoned")
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: uuid.UUID
+    org_id: str
+    type: str
+    # pending: not failed yet (queued, or being sent); retrying: an attempt failed, another is due at
+    # next_attempt_at; delivered: the receiver answered 2xx; abandoned: still failing after the retry window.
+    state: str
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    abandoned_at: datetime | None
+    last_error: str | None
+    payload: dict[str, Any]
+
+
+def _event_state(event: OutboxEvent) -> str:
+    if event.delivered_at is not None:
+        return "delivered"
+    if event.abandoned_at is not None:
+        return "abandoned"
+    return "retrying" if event.last_error else "pending"
+
+
+def _event_view(event: OutboxEvent) -> EventView:
+    waiting = event.delivered_at is None and event.abandoned_at is None
+    return _view(EventView, event, state=_event_state(event), next_attempt_at=event.next_attempt_at if waiting else None)
+
+
+def list_events(
+    session: Session, org_id: str | None = None, state: str | None = None, event_type: str | None = None, limit: int = 100
+) -> list[EventView]:
+    """Signed events newest first, with their delivery state."""
+    if state is not None and state not in EVENT_STATES:
+        raise ValueError(f"state must be one of {', '.join(EVENT_STATES)}")
+    query = select(OutboxEvent)
+    if org_id:
+        query = query.where(OutboxEvent.org_id == org_id)
+    if event_type:
+        query = query.where(OutboxEvent.type == event_type)
+    waiting = and_(OutboxEvent.delivered_at.is_(None), OutboxEvent.abandoned_at.is_(None))
+    if state == "delivered":
+        query = query.where(OutboxEvent.delivered_at.is_not(None))
+    elif state == "abandoned":
+        query = query.where(OutboxEvent.abandoned_at.is_not(None))
+    elif state == "retrying":
+        query = query.where(waiting, OutboxEvent.last_error.is_not(None))
+    elif state == "pending":
+        query = query.where(waiting, OutboxEvent.last_error.is_(None))
+    query = query.order_by(OutboxEvent.created_at.desc(), OutboxEvent.id).limit(max(1, min(limit, MAX_PAGE)))
+    return [_event_view(event) for event in session.scalars(query)]
+
+
+def retry_event(session: Session, event_id: str | uuid.UUID, actor: str) -> EventView:
+    """Send an abandoned (or waiting) event again now; audited. Past its retry window, one failed attempt
+    abandons it again: after an outage, retry once the receiver is back. A delivered event is left as it was."""
+    event = _find_by_id(session, OutboxEvent, event_id, "event")
+    if event.delivered_at is None:
+        previous = _event_state(event)
+        now = utc_now()
+        event.abandoned_at = None
+        event.next_attempt_at = now
+        record_audit(session, actor, "event.retry", event.org_id, {"event_id": str(event.id), "type": event.type, "was": previous})
+        session.flush()
+    return _event_view(event)
