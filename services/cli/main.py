@@ -7,7 +7,17 @@ import sys
 
 import grpc
 
-from services.cli import call_commands, db_commands, model_commands, retrieval_commands
+from services.cli import (
+    audit_commands,
+    call_commands,
+    call_records_commands,
+    callback_commands,
+    db_commands,
+    event_commands,
+    gap_commands,
+    model_commands,
+    retrieval_commands,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands.register(commands)
     call_commands.register(commands)
     db_commands.register(commands)
+    for records_commands in (call_records_commands, callback_commands, gap_commands, audit_commands, event_commands):
+        records_commands.register(commands)
     return parser
 
 

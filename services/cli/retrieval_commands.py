@@ -1,4 +1,7 @@
-"""`voiceagent ingest` and `voiceagent search`: the retrieval service from the command line."""
+"""`voiceagent ingest`, `search` and `documents list|delete`: the retrieval service from the command line.
+
+Writes (ingest, deletion) are recorded in the audit trail once the service has made them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import grpc
 from tqdm import tqdm
 
 from services.cli.output import add_address_option, add_common_options, print_json, print_table
+from services.cli.records_access import add_actor_option, add_database_option, audit_elsewhere
 from services.common.generated.voiceagent.v1 import retrieval_pb2 as pb
 from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc
 from services.retrieval.ingest import SUPPORTED_EXTENSIONS
@@ -29,9 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument("--chunk-size", type=int, default=0, help="characters per chunk (default: the org's)")
     ingest.add_argument("--chunk-overlap", type=int, default=0, help="overlap between chunks (default: the org's)")
     _add_connection_options(ingest, timeout=600.0)
-    ingest.add_argument(
-        "--token", default=os.environ.get("RETRIEVAL_ADMIN_TOKEN", ""), help="admin token (default: $RETRIEVAL_ADMIN_TOKEN)"
-    )
+    _add_write_options(ingest)
     ingest.set_defaults(run=run_ingest)
 
     search = commands.add_parser("search", help="search an org's knowledge base")
@@ -42,10 +44,35 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_connection_options(search, timeout=30.0)
     search.set_defaults(run=run_search)
 
+    documents = commands.add_parser("documents", help="an org's documents in the knowledge base")
+    actions = documents.add_subparsers(dest="documents_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the org's documents and their chunk counts")
+    listing.add_argument("--org", required=True)
+    _add_connection_options(listing, timeout=30.0)
+    listing.set_defaults(run=run_list_documents)
+    delete = actions.add_parser("delete", help="remove a document and its chunks from the org's knowledge base (audited)")
+    delete.add_argument("--org", required=True)
+    delete.add_argument("document", help="the document's name, as listed")
+    _add_connection_options(delete, timeout=120.0)
+    _add_write_options(delete)
+    delete.set_defaults(run=run_delete_document)
+
 
 def _add_connection_options(parser: argparse.ArgumentParser, timeout: float) -> None:
     add_address_option(parser, "retrieval")
     add_common_options(parser, timeout)
+
+
+def _add_write_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token", default=os.environ.get("RETRIEVAL_ADMIN_TOKEN", ""), help="admin token (default: $RETRIEVAL_ADMIN_TOKEN)"
+    )
+    add_actor_option(parser)
+    add_database_option(parser)
+
+
+def _admin_metadata(args: argparse.Namespace) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {args.token}")] if args.token else []
 
 
 def collect_documents(paths: list[Path]) -> list[Path]:
@@ -82,7 +109,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     options = pb.IngestOptions(
         chunking=pb.ChunkingOptions(chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap), rebuild=args.rebuild
     )
-    metadata = [("authorization", f"Bearer {args.token}")] if args.token else []
+    metadata = _admin_metadata(args)
     total = sum(path.stat().st_size for path in files)
     with grpc.insecure_channel(args.addr, options=CHANNEL_OPTIONS) as channel:
         stub = retrieval_pb2_grpc.RetrievalStub(channel)
@@ -114,7 +141,40 @@ def run_ingest(args: argparse.Namespace) -> int:
             f"\n{response.documents_ingested} ingested, {response.documents_failed} failed; "
             f"shard v{shard.version}: {shard.chunks} chunks from {shard.documents} documents ({shard.index_type}, {shard.embedder})"
         )
+    audit_elsewhere(args, "ingest", args.org, {
+        "documents": [r.name for r in response.results if r.ok], "failed": [r.name for r in response.results if not r.ok],
+        "rebuild": args.rebuild, "chunks_added": response.chunks_added, "chunks_removed": response.chunks_removed,
+        "shard_version": response.shard.version,
+    })  # fmt: skip
     return 1 if response.documents_failed else 0
+
+
+def run_list_documents(args: argparse.Namespace) -> int:
+    with grpc.insecure_channel(args.addr, options=CHANNEL_OPTIONS) as channel:
+        response = retrieval_pb2_grpc.RetrievalStub(channel).ListDocuments(pb.ListDocumentsRequest(org_id=args.org), timeout=args.timeout)
+    if args.json:
+        print_json({"org_id": args.org, "documents": [{"name": d.name, "chunks": d.chunks} for d in response.documents]})
+    elif not response.documents:
+        print(f"no documents for {args.org}")
+    else:
+        print_table(["document", "chunks"], [[d.name, d.chunks] for d in response.documents])
+    return 0
+
+
+def run_delete_document(args: argparse.Namespace) -> int:
+    with grpc.insecure_channel(args.addr, options=CHANNEL_OPTIONS) as channel:
+        response = retrieval_pb2_grpc.RetrievalStub(channel).DeleteDocument(
+            pb.DeleteDocumentRequest(org_id=args.org, document=args.document), timeout=args.timeout, metadata=_admin_metadata(args)
+        )
+    audit_elsewhere(args, "document.delete", args.org, {
+        "document": args.document, "chunks_removed": response.chunks_removed, "shard_version": response.shard.version,
+    })  # fmt: skip
+    if args.json:
+        print_json({"org_id": args.org, "document": args.document, "chunks_removed": response.chunks_removed,
+                    "shard": {"version": response.shard.version, "chunks": response.shard.chunks}})  # fmt: skip
+    else:
+        print(f"deleted {args.document} from {args.org}: {response.chunks_removed} chunks removed, shard v{response.shard.version}")
+    return 0
 
 
 def run_search(args: argparse.Namespace) -> int:

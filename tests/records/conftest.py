@@ -62,6 +62,12 @@ def store(migrated_url: str) -> Iterator[RecordStore]:
     store.close()
 
 
+def update_org_config(data_dir: Path, org_id: str, **changes: object) -> None:
+    """Change top-level fields of an org's config.json (records threads re-read it when it changes)."""
+    path = data_dir / org_id / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     """Org configs with each records policy."""

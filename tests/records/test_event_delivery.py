@@ -22,8 +22,8 @@ from services.common.records.record_types import CallbackRequested, CallEnded, C
 from services.common.records.settings import EventSettings, RecordsSettings
 from services.common.records.store import RecordStore
 from services.common.records.writer import write_records
+from tests.records.conftest import update_org_config
 from tests.records.receiver import EventReceiver
-from tests.records.test_outbox import set_events_url
 
 SECRET = "whsec-acme-0123456789abcdef"
 OPEN_SECRET = "whsec-open-0123456789abcdef"
@@ -80,7 +80,7 @@ def receiver() -> Iterator[EventReceiver]:
 @pytest.fixture
 def configs(data_dir: Path, receiver: EventReceiver, monkeypatch: pytest.MonkeyPatch) -> OrgConfigCache:
     """acme sends its events to `receiver`, signed with SECRET from the environment as in production."""
-    set_events_url(data_dir, "acme", receiver.url)
+    update_org_config(data_dir, "acme", events_url=receiver.url)
     monkeypatch.setenv("VOICEAGENT_EVENTS_SECRET_ACME", SECRET)
     return OrgConfigCache(data_dir)
 
@@ -191,7 +191,7 @@ def test_two_deliverers_sharing_the_outbox_never_send_an_event_twice(store, conf
 def test_when_a_receiver_fails_its_other_events_wait_and_other_orgs_are_delivered(store, data_dir, configs, receiver, make_deliverer, monkeypatch):
     other = EventReceiver(OPEN_SECRET).start()
     try:
-        set_events_url(data_dir, "open", other.url)
+        update_org_config(data_dir, "open", events_url=other.url)
         monkeypatch.setenv("VOICEAGENT_EVENTS_SECRET_OPEN", OPEN_SECRET)
         receiver.failing = True
         receiver.start()
@@ -257,7 +257,7 @@ def test_during_a_secret_rotation_each_event_is_signed_with_both_secrets(store, 
 def test_the_gateway_builds_its_deliverer_from_the_environment(tmp_path, data_dir, receiver, monkeypatch):
     url = f"sqlite:///{tmp_path / 'env.db'}"
     schema.upgrade(url)
-    set_events_url(data_dir, "acme", receiver.url)
+    update_org_config(data_dir, "acme", events_url=receiver.url)
     for name, value in {"VOICEAGENT_DATABASE_URL": url, "VOICEAGENT_DATA_DIR": str(data_dir), "VOICEAGENT_EVENTS_SECRET_ACME": SECRET,
                         "VOICEAGENT_EVENTS_POLL_SECONDS": "0.05"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
@@ -279,7 +279,7 @@ def test_the_gateway_builds_its_deliverer_from_the_environment(tmp_path, data_di
 def test_the_deliverer_waits_out_a_database_restart_and_carries_on(postgres_server, data_dir, receiver, monkeypatch):
     url = postgres_server.create_database()
     schema.upgrade(url)
-    set_events_url(data_dir, "acme", receiver.url)
+    update_org_config(data_dir, "acme", events_url=receiver.url)
     monkeypatch.setenv("VOICEAGENT_EVENTS_SECRET_ACME", SECRET)
     configs = OrgConfigCache(data_dir)
     receiver.start()

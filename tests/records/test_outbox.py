@@ -20,25 +20,18 @@ from services.common.records.recorder import CallRecorder, RetryPolicy
 from services.common.records.spool import Spool
 from services.common.records.store import RecordStore
 from services.common.records.writer import write_records
-from tests.records.conftest import HASH_KEY
+from tests.records.conftest import HASH_KEY, update_org_config
 
 CALLER = "+14155550199"
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 EVENTS_URL = "https://crm.example.com/voiceagent-events"
 
 
-def set_events_url(data_dir: Path, org_id: str, url: str | None) -> None:
-    path = data_dir / org_id / "config.json"
-    config = json.loads(path.read_text())
-    config["events_url"] = url
-    path.write_text(json.dumps(config))
-
-
 @pytest.fixture
 def configs(data_dir: Path) -> OrgConfigCache:
     """acme (redacted transcripts, hashed numbers) and open (everything in full) want events; quiet does not."""
-    set_events_url(data_dir, "acme", EVENTS_URL)
-    set_events_url(data_dir, "open", EVENTS_URL)
+    update_org_config(data_dir, "acme", events_url=EVENTS_URL)
+    update_org_config(data_dir, "open", events_url=EVENTS_URL)
     return OrgConfigCache(data_dir)
 
 
