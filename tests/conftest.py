@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.polly_server import FakePolly
+from tests.s3_server import S3Server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,5 +61,13 @@ def fake_polly(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePolly]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-access-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-key")
     server = FakePolly().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server, one process for the whole run (each test uses its own bucket)."""
+    server = S3Server().start()
     yield server
     server.stop()

@@ -62,6 +62,9 @@ class MiniLMEmbedder:
             options = onnxruntime.SessionOptions()
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
+            # Idle worker threads sleep instead of spinning: on a small machine the spin took CPU from the other
+            # services between requests.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             model, weights = build_minilm_graph(directory)
             # onnxruntime reads the arrays in place; they must live as long as the session.
             self._weights = {name: onnxruntime.OrtValue.ortvalue_from_numpy(array) for name, array in weights.items()}

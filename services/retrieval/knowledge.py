@@ -25,6 +25,7 @@ from services.retrieval.embedders import Embedder
 from services.retrieval.ingest import Chunk, DocumentError, document_chunks
 from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, ShardCorruptError, utc_now
 from services.retrieval.shard_cache import ShardCache
+from services.retrieval.stores import VersionConflictError
 
 log = get_logger(__name__)
 
@@ -37,6 +38,8 @@ COMMON_WORD_ZIPF = 4.0
 # Chunks embedded per call during ingestion: small enough that a query waits at most one slice for the CPU.
 INGEST_SLICE = 32
 T = TypeVar("T")
+# A write overtaken by a concurrent one (another replica) is built again on the new version, this many times at most.
+WRITE_ATTEMPTS = 5
 
 EMBED_SECONDS = Histogram(
     "voiceagent_retrieval_embed_duration_seconds",
@@ -49,6 +52,10 @@ INDEX_SEARCH_SECONDS = Histogram(
     "Time spent in the FAISS index for one search, by index type.",
     ["index_type"],
     buckets=LATENCY_BUCKETS,
+)
+WRITE_CONFLICTS = Counter(
+    "voiceagent_retrieval_write_conflicts_total",
+    "Writes whose pointer switch lost to a concurrent write and were built again on the new version.",
 )
 DOCUMENTS_INGESTED = Counter(
     "voiceagent_retrieval_documents_ingested_total",
@@ -248,20 +255,15 @@ class KnowledgeBase:
             offset += len(chunks)
             outcomes[document.name] = DocumentOutcome(document.name, chunks=len(chunks))
             DOCUMENTS_INGESTED.labels("ok").inc()
-        async with self.cache.lock(org_id):
-            try:
-                previous = await self.cache.get_locked(org_id, lambda: self._empty(org_id))
-            except ShardCorruptError:
-                if not rebuild:
-                    raise
-                # A damaged shard is exactly what --rebuild is for: start over past every version on disk.
-                previous = self._empty(org_id, self.cache.store(org_id).newest_version())
+
+        def change(previous: OrgShard) -> tuple[OrgShard | None, int]:
             base = self._empty(org_id, previous.version) if rebuild else self._require_same_embedder(previous)
             removed = sum(base.documents[u.record.name].chunks for u in updates if u.record.name in base.documents)
-            shard = previous
-            if updates or rebuild:
-                shard = await self._in_ingest_worker(base.with_documents, updates, self.approximate_threshold)
-                await self.cache.replace(shard)
+            if not (updates or rebuild):
+                return None, removed
+            return base.with_documents(updates, self.approximate_threshold), removed
+
+        shard, removed = await self._commit(org_id, change, rebuild)
         log.info(
             "ingest.done",
             org_id=org_id,
@@ -276,15 +278,50 @@ class KnowledgeBase:
     async def delete_document(self, org_id: str, name: str) -> tuple[int, OrgShard]:
         """Remove a document's chunks; returns how many were removed and the new shard."""
         self.org(org_id)
-        async with self.cache.lock(org_id):
-            current = self._require_same_embedder(await self.cache.get_locked(org_id, lambda: self._empty(org_id)))
-            record = current.documents.get(name)
+
+        def change(current: OrgShard) -> tuple[OrgShard, int]:
+            record = self._require_same_embedder(current).documents.get(name)
             if record is None:
                 raise DocumentNotFoundError(f"org {org_id!r} has no document {name!r}")
-            shard = await self._in_ingest_worker(current.without_document, name, self.approximate_threshold)
-            await self.cache.replace(shard)
-        log.info("document.deleted", org_id=org_id, document=name, chunks_removed=record.chunks)
-        return record.chunks, shard
+            return current.without_document(name, self.approximate_threshold), record.chunks
+
+        shard, removed = await self._commit(org_id, change)
+        log.info("document.deleted", org_id=org_id, document=name, chunks_removed=removed)
+        return removed, shard
+
+    async def _commit(self, org_id: str, change: Callable[[OrgShard], tuple[OrgShard | None, T]], rebuild: bool = False) -> tuple[OrgShard, T]:
+        """Apply `change` to the org's current version and publish what it returns (None: nothing to write).
+
+        The store's pointer is read afresh, so a write through this replica builds on one made through
+        another; if another write still lands between our read and our switch, the switch is refused and
+        `change` runs again on the new version, so both writes are kept.
+        """
+        async with self.cache.lock(org_id):
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                pointer = await self.cache.current_pointer(org_id)
+                try:
+                    previous = await self.cache.version(org_id, pointer, lambda: self._empty(org_id))
+                except ShardCorruptError:
+                    if not rebuild:
+                        raise
+                    # A damaged shard is exactly what --rebuild is for: start over past every stored version.
+                    previous = self._empty(org_id, await asyncio.to_thread(self.cache.store(org_id).newest_version))
+                shard, outcome = await self._in_ingest_worker(change, previous)
+                if shard is None:
+                    return previous, outcome
+                try:
+                    await self.cache.publish(shard, expected=pointer)
+                    return shard, outcome
+                except VersionConflictError:
+                    WRITE_CONFLICTS.inc()
+                    log.info("shard.write_conflict", org_id=org_id, attempt=attempt, version=shard.version)
+        raise VersionConflictError(f"org {org_id!r}: {WRITE_ATTEMPTS} writes in a row were overtaken by concurrent ones; try again")
+
+    async def warm(self, org_id: str) -> tuple[OrgShard, bool]:
+        """Load the org's shard now (or check it is the newest), ahead of its first search; returns the shard
+        and whether it was already in memory."""
+        self.org(org_id)
+        return await self.cache.warm(org_id, lambda: self._empty(org_id))
 
     async def describe(self, org_id: str) -> OrgShard:
         """The shard as stored, whichever embedder built it (so operators can see a mismatch)."""

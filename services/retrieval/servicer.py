@@ -22,6 +22,7 @@ from services.retrieval.knowledge import (
     UploadedDocument,
 )
 from services.retrieval.shard import OrgShard, ShardCorruptError
+from services.retrieval.stores import StoreUnavailableError, VersionConflictError
 
 log = get_logger(__name__)
 
@@ -33,6 +34,8 @@ _ERRORS: ErrorTable = [
     (EmbedderMismatchError, grpc.StatusCode.FAILED_PRECONDITION),
     (EmbedderError, grpc.StatusCode.UNAVAILABLE),
     (ShardCorruptError, grpc.StatusCode.DATA_LOSS),
+    (StoreUnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (VersionConflictError, grpc.StatusCode.ABORTED),
 ]
 
 
@@ -230,3 +233,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         except Exception as error:
             await abort_for(context, error, _ERRORS)
         return describe(shard)
+
+    async def Warm(self, request: pb.WarmRequest, context: grpc.aio.ServicerContext) -> pb.WarmResponse:
+        org_id_var.set(request.org_id)
+        try:
+            shard, already_loaded = await self.knowledge.warm(request.org_id)
+        except Exception as error:
+            await abort_for(context, error, _ERRORS)
+        return pb.WarmResponse(shard=describe(shard), already_loaded=already_loaded)

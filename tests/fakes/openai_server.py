@@ -29,6 +29,12 @@ def bag_of_words_vector(text: str, dimension: int = EMBEDDING_DIMENSION) -> list
     return vector
 
 
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class FakeOpenAI:
     """Records the requests it got; `fail_with` makes the next requests fail with that HTTP status."""
@@ -40,6 +46,8 @@ class FakeOpenAI:
     # What the fake "model" says: the transcription text and the chat reply.
     transcript: str = "what time do you open on saturday"
     chat_reply: str = "**Sure!** We open at ten on Saturdays.\n- Closing is at four.\nAnything else?"
+    # Cleared, every request waits until it is set again (a provider that is slow to answer).
+    answering: threading.Event = field(default_factory=lambda: _set_event())
 
     @property
     def base_url(self) -> str:
@@ -85,6 +93,7 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:
                 body = self._body()
+                fake.answering.wait(60)
                 fake.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                 if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                     self._reply(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})

@@ -138,12 +138,17 @@ def test_a_service_that_cannot_start_its_embedder_exits_with_an_error(tmp_path):
     assert "OPENAI_API_KEY" in service.log_tail(50)
 
 
-def test_health_is_not_serving_until_the_embedder_is_loaded(tmp_path):
+def test_health_is_not_serving_until_the_embedder_answers(tmp_path, fake_openai):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     from services.cli.launcher import ServiceProcess
 
-    service = ServiceProcess("retrieval", {"VOICEAGENT_DATA_DIR": str(tmp_path)}, log_path=tmp_path / "r.log").start()
+    # The local model now loads in about a second, so the start-up is held open by an embedding provider that
+    # does not answer the warm-up until the test has seen the service report NOT_SERVING.
+    fake_openai.answering.clear()
+    env = {"VOICEAGENT_DATA_DIR": str(tmp_path), "RETRIEVAL_EMBEDDER": "openai", "OPENAI_API_KEY": fake_openai.api_key,
+           "OPENAI_BASE_URL": fake_openai.base_url}
+    service = ServiceProcess("retrieval", env, log_path=tmp_path / "r.log").start()
     statuses = []
     try:
         with grpc.insecure_channel(service.address) as channel:
@@ -155,9 +160,12 @@ def test_health_is_not_serving_until_the_embedder_is_loaded(tmp_path):
                     statuses.append(reply.status)
                 except grpc.RpcError:
                     pass
+                if statuses:
+                    fake_openai.answering.set()
                 time.sleep(0.05)
     finally:
+        fake_openai.answering.set()
         service.stop()
-    # The port opens before the model is loaded: the first answers are NOT_SERVING, the last SERVING.
+    # The port opens before the embedder answers: the first answers are NOT_SERVING, the last SERVING.
     assert statuses[0] == health_pb2.HealthCheckResponse.NOT_SERVING
     assert statuses[-1] == health_pb2.HealthCheckResponse.SERVING

@@ -14,7 +14,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.common.generated.voiceagent.v1 import retrieval_pb2 as pb
 from services.retrieval.ingest import Chunk
-from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, ShardStore
+from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard
+from services.retrieval.stores.file import FileShardStore
 from tests.integration.conftest import ADMIN, MAX_DOCUMENT_BYTES, ingest_requests, sample_documents
 from tests.unit.test_extraction import SAMPLE_PDF, encrypted_pdf
 
@@ -179,7 +180,7 @@ def test_a_shard_built_with_another_embedder_is_refused_with_a_rebuild_hint(stub
     shard = OrgShard.empty("gamma", "openai:text-embedding-3-small", dimension).with_documents(
         [DocumentUpdate(record, [Chunk("old.txt", 0, "old text.")], vectors)], 1000
     )
-    ShardStore(data_dir / "gamma" / "vector_store").write(shard)
+    FileShardStore(data_dir / "gamma" / "vector_store").write(shard)
     # gamma's empty shard was not cached earlier, so the service loads this one.
     error = error_of(stub.Search, pb.SearchRequest(org_id="gamma", query="hours"), timeout=10)
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -27,7 +27,7 @@ def test_every_service_of_the_design_is_in_the_contracts():
     }
     assert services == {
         "SpeechToText": ["Transcribe", "StreamTranscribe"],
-        "Retrieval": ["Search", "Ingest", "DeleteDocument", "ListDocuments", "DescribeShard"],
+        "Retrieval": ["Search", "Ingest", "DeleteDocument", "ListDocuments", "DescribeShard", "Warm"],
         "Generation": ["Generate", "StreamGenerate"],
         "TextToSpeech": ["Synthesize", "StreamSynthesize"],
     }

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from services.retrieval.ingest import Chunk
-from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, ShardCorruptError, ShardStore
+from services.retrieval.shard import DocumentRecord, DocumentUpdate, OrgShard, ShardCorruptError
+from services.retrieval.stores.file import FileShardStore
 
 DIM = 16
 RNG = np.random.default_rng(7)
@@ -65,7 +66,7 @@ def test_deleting_a_document_removes_only_its_chunks():
 
 def test_store_round_trip_keeps_everything(tmp_path):
     shard = shard_with(update("a.txt", ["über", "naïve"]), update("b.txt", ["b1"]))
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     store.write(shard)
     loaded = store.load("acme")
     assert [c.text for c in loaded.chunks] == [c.text for c in shard.chunks]
@@ -77,7 +78,7 @@ def test_store_round_trip_keeps_everything(tmp_path):
 
 
 def test_stored_files_are_plain_json_npy_and_sqlite(tmp_path):
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     store.write(shard_with(update("a.txt", ["one", "two"])))
     version_dir = store.current_version_dir()
     assert sorted(p.name for p in version_dir.iterdir()) == ["chunks.jsonl", "lexical.sqlite", "manifest.json", "vectors.npy"]
@@ -99,7 +100,7 @@ def test_exact_words_are_found_even_when_the_vectors_disagree():
 
 
 def test_the_lexical_index_is_saved_and_swapped_with_its_version(tmp_path):
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     shard = shard_with(update("a.txt", ["Error E4021 means the secret expired.", "Parking is behind the shop."]))
     store.write(shard)
     grown = store.load("acme").with_documents([update("b.txt", ["Refunds within 30 days, code R30."])], 1000)
@@ -111,7 +112,7 @@ def test_the_lexical_index_is_saved_and_swapped_with_its_version(tmp_path):
 
 
 def test_a_shard_written_before_the_lexical_index_still_loads_and_finds_words(tmp_path):
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     store.write(shard_with(update("a.txt", ["Error E4021 means the secret expired.", "Parking is behind the shop."])))
     version_dir = store.current_version_dir()
     (version_dir / "lexical.sqlite").unlink()
@@ -127,7 +128,7 @@ def test_a_shard_written_before_the_lexical_index_still_loads_and_finds_words(tm
 
 
 def test_a_damaged_lexical_index_is_reported_as_corrupt(tmp_path):
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     store.write(shard_with(update("a.txt", ["one", "two"])))
     path = store.current_version_dir() / "lexical.sqlite"
     data = bytearray(path.read_bytes())
@@ -138,11 +139,11 @@ def test_a_damaged_lexical_index_is_reported_as_corrupt(tmp_path):
 
 
 def test_nothing_stored_loads_as_none(tmp_path):
-    assert ShardStore(tmp_path / "vector_store").load("acme") is None
+    assert FileShardStore(tmp_path / "vector_store").load("acme") is None
 
 
 def test_a_new_version_replaces_the_old_one_on_disk(tmp_path):
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     first = shard_with(update("a.txt", ["one"]))
     store.write(first)
     store.write(first.with_documents([update("b.txt", ["two"])], 1000))
@@ -152,7 +153,7 @@ def test_a_new_version_replaces_the_old_one_on_disk(tmp_path):
 
 @pytest.mark.parametrize("failing_step", ["np.save", "os.rename", "os.replace"])
 def test_a_crash_at_any_step_of_a_write_leaves_the_previous_version_loadable(tmp_path, monkeypatch, failing_step):
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     first = shard_with(update("a.txt", ["original"]))
     store.write(first)
     module, name = failing_step.split(".")
@@ -174,7 +175,7 @@ def test_a_crash_at_any_step_of_a_write_leaves_the_previous_version_loadable(tmp
 
 
 def test_a_damaged_file_is_detected_by_its_checksum(tmp_path):
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     store.write(shard_with(update("a.txt", ["one", "two"])))
     chunks_file = store.current_version_dir() / "chunks.jsonl"
     chunks_file.write_text(chunks_file.read_text().replace("one", "0ne"))
@@ -205,7 +206,7 @@ def test_large_shards_get_an_approximate_index_with_high_recall(tmp_path):
         ]
     )
     assert recall >= 0.95
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     store.write(approximate)
     assert (store.current_version_dir() / "index.faiss").is_file()
     loaded = store.load("acme")
@@ -246,13 +247,13 @@ def test_shards_do_not_need_pickle(monkeypatch, tmp_path):
 
     monkeypatch.setattr(pickle, "load", forbidden)
     monkeypatch.setattr(pickle, "loads", forbidden)
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     store.write(shard_with(update("a.txt", ["one"])))
     assert store.load("acme").chunks[0].text == "one"
 
 
 def test_a_missing_index_file_is_reported_as_corruption(tmp_path):
-    store = ShardStore(tmp_path)
+    store = FileShardStore(tmp_path)
     n, dim = 300, 16
     vectors = unit(RNG.standard_normal((n, dim)))
     store.write(OrgShard.empty("acme", "test:embedder", dim).with_documents([update("a.txt", [f"t{i}" for i in range(n)], vectors)], 10))
@@ -287,7 +288,7 @@ def test_a_damaged_shard_can_be_rebuilt(tmp_path):
     knowledge = KnowledgeBase(tmp_path, HashingEmbedder(), ShardCache(tmp_path, 10**9), 1000, ProviderMeter("retrieval", tmp_path))
     document = UploadedDocument("hours.txt", b"We open at nine every weekday.")
     asyncio.run(knowledge.ingest("acme", [document]))
-    chunks_file = ShardStore(tmp_path / "acme" / "vector_store").current_version_dir() / "chunks.jsonl"
+    chunks_file = FileShardStore(tmp_path / "acme" / "vector_store").current_version_dir() / "chunks.jsonl"
     chunks_file.write_text("damaged")
     fresh = KnowledgeBase(tmp_path, HashingEmbedder(), ShardCache(tmp_path, 10**9), 1000, ProviderMeter("retrieval", tmp_path))
     with pytest.raises(ShardCorruptError):

@@ -4,14 +4,16 @@ import asyncio
 
 import numpy as np
 
-from services.retrieval.shard import OrgShard, ShardStore
+from services.retrieval.shard import OrgShard
 from services.retrieval.shard_cache import ShardCache
+from services.retrieval.stores import ANY_VERSION
+from services.retrieval.stores.file import FileShardStore
 from tests.unit.test_shard import DIM, update
 
 
 def stored_shard(data_dir, org_id, texts):
     shard = OrgShard.empty(org_id, "test:embedder", DIM).with_documents([update("doc.txt", texts)], 1000)
-    ShardStore(data_dir / org_id / "vector_store").write(shard)
+    FileShardStore(data_dir / org_id / "vector_store").write(shard)
     return shard
 
 
@@ -23,8 +25,8 @@ def test_shards_load_lazily_and_only_once(tmp_path, monkeypatch):
     stored_shard(tmp_path, "acme", ["one"])
     cache = ShardCache(tmp_path, memory_budget_bytes=10**9)
     loads = []
-    original = ShardStore.load
-    monkeypatch.setattr(ShardStore, "load", lambda self, org: loads.append(org) or original(self, org))
+    original = FileShardStore.load
+    monkeypatch.setattr(FileShardStore, "load", lambda self, org, pointer=None: loads.append(org) or original(self, org, pointer))
     assert cache.loaded() == []
 
     async def scenario():
@@ -65,11 +67,11 @@ def test_a_reader_keeps_its_version_while_a_new_one_is_swapped_in(tmp_path):
     async def scenario():
         held = await cache.get("acme", empty("acme"))
         async with cache.lock("acme"):
-            await cache.replace(held.with_documents([update("doc.txt", ["new text"])], 1000))
+            await cache.publish(held.with_documents([update("doc.txt", ["new text"])], 1000), ANY_VERSION)
         return held, await cache.get("acme", empty("acme"))
 
     held, current = asyncio.run(scenario())
     query = np.asarray(old.vectors[0])
     assert held.search(query, "", 1)[0][0].text == "old text"
     assert current.chunks[0].text == "new text"
-    assert ShardStore(tmp_path / "acme" / "vector_store").load("acme").version == 2
+    assert FileShardStore(tmp_path / "acme" / "vector_store").load("acme").version == 2

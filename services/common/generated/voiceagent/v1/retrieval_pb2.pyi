@@ -177,3 +177,17 @@ class ShardDescription(_message.Message):
     updated_at: str
     version: int
     def __init__(self, org_id: _Optional[str] = ..., chunks: _Optional[int] = ..., documents: _Optional[int] = ..., dimension: _Optional[int] = ..., embedder: _Optional[str] = ..., index_type: _Optional[str] = ..., updated_at: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class WarmRequest(_message.Message):
+    __slots__ = ("org_id",)
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    def __init__(self, org_id: _Optional[str] = ...) -> None: ...
+
+class WarmResponse(_message.Message):
+    __slots__ = ("shard", "already_loaded")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_LOADED_FIELD_NUMBER: _ClassVar[int]
+    shard: ShardDescription
+    already_loaded: bool
+    def __init__(self, shard: _Optional[_Union[ShardDescription, _Mapping]] = ..., already_loaded: _Optional[bool] = ...) -> None: ...

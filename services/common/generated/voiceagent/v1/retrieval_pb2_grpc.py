@@ -29,7 +29,10 @@ class RetrievalStub:
     """Per-organisation knowledge search. Called by the gateway and directly by
     other systems: errors are gRPC status codes (NOT_FOUND for an unknown org,
     INVALID_ARGUMENT for bad input, FAILED_PRECONDITION for an embedder
-    mismatch, UNAUTHENTICATED for a write without the admin token).
+    mismatch, UNAUTHENTICATED for a write without the admin token, DATA_LOSS
+    for a stored shard version that fails its checksums, UNAVAILABLE when the
+    shard store cannot be reached, ABORTED for a write overtaken by concurrent
+    writes more times than it retries). Any replica serves any org.
     """
 
     def __init__(self, channel):
@@ -63,13 +66,21 @@ class RetrievalStub:
                 request_serializer=voiceagent_dot_v1_dot_retrieval__pb2.DescribeShardRequest.SerializeToString,
                 response_deserializer=voiceagent_dot_v1_dot_retrieval__pb2.ShardDescription.FromString,
                 _registered_method=True)
+        self.Warm = channel.unary_unary(
+                '/voiceagent.v1.Retrieval/Warm',
+                request_serializer=voiceagent_dot_v1_dot_retrieval__pb2.WarmRequest.SerializeToString,
+                response_deserializer=voiceagent_dot_v1_dot_retrieval__pb2.WarmResponse.FromString,
+                _registered_method=True)
 
 
 class RetrievalServicer:
     """Per-organisation knowledge search. Called by the gateway and directly by
     other systems: errors are gRPC status codes (NOT_FOUND for an unknown org,
     INVALID_ARGUMENT for bad input, FAILED_PRECONDITION for an embedder
-    mismatch, UNAUTHENTICATED for a write without the admin token).
+    mismatch, UNAUTHENTICATED for a write without the admin token, DATA_LOSS
+    for a stored shard version that fails its checksums, UNAVAILABLE when the
+    shard store cannot be reached, ABORTED for a write overtaken by concurrent
+    writes more times than it retries). Any replica serves any org.
     """
 
     def Search(self, request, context):
@@ -105,6 +116,16 @@ class RetrievalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Warm(self, request, context):
+        """Loads the org's shard into the replica's memory (or checks that the loaded
+        one is the newest), so that a call's first Search is not a cold one: the
+        gateway calls it when a call arrives, while the greeting plays. Idempotent,
+        cheap when the shard is loaded, and needs no admin token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrievalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -133,6 +154,11 @@ def add_RetrievalServicer_to_server(servicer, server):
                     request_deserializer=voiceagent_dot_v1_dot_retrieval__pb2.DescribeShardRequest.FromString,
                     response_serializer=voiceagent_dot_v1_dot_retrieval__pb2.ShardDescription.SerializeToString,
             ),
+            'Warm': grpc.unary_unary_rpc_method_handler(
+                    servicer.Warm,
+                    request_deserializer=voiceagent_dot_v1_dot_retrieval__pb2.WarmRequest.FromString,
+                    response_serializer=voiceagent_dot_v1_dot_retrieval__pb2.WarmResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'voiceagent.v1.Retrieval', rpc_method_handlers)
@@ -145,7 +171,10 @@ class Retrieval:
     """Per-organisation knowledge search. Called by the gateway and directly by
     other systems: errors are gRPC status codes (NOT_FOUND for an unknown org,
     INVALID_ARGUMENT for bad input, FAILED_PRECONDITION for an embedder
-    mismatch, UNAUTHENTICATED for a write without the admin token).
+    mismatch, UNAUTHENTICATED for a write without the admin token, DATA_LOSS
+    for a stored shard version that fails its checksums, UNAVAILABLE when the
+    shard store cannot be reached, ABORTED for a write overtaken by concurrent
+    writes more times than it retries). Any replica serves any org.
     """
 
     @staticmethod
@@ -273,6 +302,33 @@ class Retrieval:
             '/voiceagent.v1.Retrieval/DescribeShard',
             voiceagent_dot_v1_dot_retrieval__pb2.DescribeShardRequest.SerializeToString,
             voiceagent_dot_v1_dot_retrieval__pb2.ShardDescription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Warm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voiceagent.v1.Retrieval/Warm',
+            voiceagent_dot_v1_dot_retrieval__pb2.WarmRequest.SerializeToString,
+            voiceagent_dot_v1_dot_retrieval__pb2.WarmResponse.FromString,
             options,
             channel_credentials,
             insecure,
