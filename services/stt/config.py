@@ -22,6 +22,9 @@ class SttSettings(ServiceSettings):
     vad_threshold: float = Field(default=0.5, gt=0.15, lt=1.0)
     # Streaming: this much silence after speech ends an utterance (the main latency lever).
     end_of_speech_silence_ms: int = Field(default=600, ge=100, le=5000)
+    # Streaming: the longest caller turn. A caller who talks on is answered in parts; speech that never stops
+    # (a room of other people talking behind the caller) still ends a turn here.
+    max_turn_seconds: float = Field(default=20.0, gt=1, le=120)
     # Streaming: shorter bursts than this are noise, not the start of speech.
     min_speech_ms: int = Field(default=120, ge=20)
     partial_interval_ms: int = Field(default=1000, ge=200)

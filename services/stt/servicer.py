@@ -65,7 +65,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
             VoiceActivity(rate, self.settings.vad_threshold).feed,
             self.settings.min_speech_ms,
             config.end_of_speech_silence_ms or self.settings.end_of_speech_silence_ms,
-            self.settings.max_audio_seconds,
+            min(self.settings.max_turn_seconds, self.settings.max_audio_seconds),
             pause_ms=config.tentative_pause_ms,
             incomplete_silence_ms=config.incomplete_turn_silence_ms,
         )
