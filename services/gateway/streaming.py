@@ -84,6 +84,7 @@ class StreamingCall:
         self.prepared: Reply | None = None
         self.barge_in = BargeInPolicy(self.settings.barge_in_min_speech_ms / 1000)
         self.barge_in_timer: asyncio.Task | None = None
+        self.transfer: asyncio.Task | None = None
         self.played: set[str] = set()
         self.handed_back = False
         # How the gateway itself ended the call ("caller_idle"), when it did.
@@ -159,7 +160,7 @@ class StreamingCall:
             outcome = await self._receive()
         finally:
             self.audio_in.put_nowait(None)
-            for task in (self.barge_in_timer, listener, idle_watch):
+            for task in (self.barge_in_timer, listener, idle_watch, self.transfer):
                 if task is not None:
                     task.cancel()
             for reply in (self.reply, self.prepared):
@@ -405,7 +406,7 @@ class StreamingCall:
         self._speak(reply, entry)
         if step.transfer_to is not None:
             self.gw.call_log.handoff(self.session, self.label, step.transfer_to, "keypad" if keypad_zero else "asked")
-            asyncio.create_task(self._transfer(reply, step.transfer_to))
+            self.transfer = asyncio.create_task(self._transfer(reply, step.transfer_to))
         return True
 
     async def _transfer(self, announcement: Reply, number: str) -> None:
