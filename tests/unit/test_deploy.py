@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import filecmp
 import importlib.util
 import json
@@ -15,7 +16,10 @@ from pathlib import Path
 import kubernetes_validate
 import yaml
 
+from services.cli import db_commands
 from services.cli.main import build_parser
+from services.common.orgs import EVENTS_SECRET_PREFIX, load_org_config
+from services.common.records.settings import EventSettings, RecordsSettings
 from services.common.settings import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS
 from services.gateway.config import GatewaySettings
 from services.llm.config import LlmSettings
@@ -54,6 +58,12 @@ def workloads() -> list[dict]:
     return objects("Deployment") + objects("StatefulSet")
 
 
+def pod_specs() -> list[tuple[str, dict]]:
+    """(name, pod template) of everything that runs a pod: workloads, Jobs and CronJobs."""
+    pods = [(w["metadata"]["name"], w["spec"]["template"]) for w in workloads() + objects("Job")]
+    return pods + [(c["metadata"]["name"], c["spec"]["jobTemplate"]["spec"]["template"]) for c in objects("CronJob")]
+
+
 def config() -> dict[str, str]:
     return named("ConfigMap", "voiceagent-config")["data"]
 
@@ -61,7 +71,7 @@ def config() -> dict[str, str]:
 def environment_names() -> set[str]:
     """Every environment variable the services' settings read."""
     names = set()
-    for settings in (RetrievalSettings, SttSettings, LlmSettings, TtsSettings, GatewaySettings):
+    for settings in (RetrievalSettings, SttSettings, LlmSettings, TtsSettings, GatewaySettings, RecordsSettings, EventSettings):
         prefix = settings.model_config.get("env_prefix", "")
         for field, info in settings.model_fields.items():
             names.add(info.validation_alias if isinstance(info.validation_alias, str) else f"{prefix}{field}".upper())
@@ -71,7 +81,7 @@ def environment_names() -> set[str]:
 def test_every_object_is_valid_against_the_kubernetes_schemas():
     kinds = {doc["kind"] for doc in base()}
     assert {"Namespace", "Deployment", "StatefulSet", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-            "NetworkPolicy", "ConfigMap", "Ingress", "ServiceMonitor", "PrometheusRule"} <= kinds
+            "NetworkPolicy", "ConfigMap", "Ingress", "ServiceMonitor", "PrometheusRule", "Job", "CronJob"} <= kinds
     for doc in base():
         if doc["kind"] not in CRD_KINDS:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -128,17 +138,25 @@ def test_service_addresses_point_at_services_that_expose_them():
 
 def test_configured_variables_are_ones_the_code_reads():
     assert set(config()) <= environment_names(), set(config()) - environment_names()
-    secret = yaml.safe_load((K8S / "secret.example.yaml").read_text())
+    app_secret, postgres_secret = secrets()
     read_by_boto3 = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-    assert set(secret["stringData"]) <= environment_names() | read_by_boto3
-    assert set(secret["stringData"].values()) == {"replace-me"}
+    # Each org's event signing secret is read by name at delivery (services.common.records.signing).
+    events_secrets = {name for name in app_secret["stringData"] if name.startswith(EVENTS_SECRET_PREFIX)}
+    assert set(app_secret["stringData"]) - events_secrets <= environment_names() | read_by_boto3
+    assert set(postgres_secret["stringData"]) == {"POSTGRES_PASSWORD"}  # read by the postgres image
+    assert all("replace-me" in value for value in [*app_secret["stringData"].values(), *postgres_secret["stringData"].values()])
+
+
+def secrets() -> list[dict]:
+    """The Secret templates (not applied by the kustomization): the services' and the in-cluster database's."""
+    return list(yaml.safe_load_all((K8S / "secret.example.yaml").read_text()))
 
 
 def test_pods_run_locked_down_with_resources():
-    for workload in workloads():
-        spec = workload["spec"]["template"]["spec"]
+    for _name, pod in pod_specs():
+        spec = pod["spec"]
         assert spec["securityContext"]["runAsNonRoot"] is True
-        for container in spec["containers"]:
+        for container in spec["containers"] + spec.get("initContainers", []):
             context = container["securityContext"]
             assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
             assert context["capabilities"]["drop"] == ["ALL"]
@@ -225,3 +243,93 @@ def test_the_dockerfile_copies_files_that_exist_and_runs_real_modules():
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
 
+
+
+def test_the_call_store_runs_in_the_cluster_on_its_own_volume():
+    postgres = named("StatefulSet", "postgres")["spec"]
+    [container] = postgres["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert postgres["volumeClaimTemplates"][0]["metadata"]["name"] == "data" and postgres["serviceName"] == "postgres"
+    [data_mount] = [mount for mount in container["volumeMounts"] if mount["name"] == "data"]
+    assert env["PGDATA"]["value"].startswith(data_mount["mountPath"] + "/")
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "voiceagent-postgres", "key": "POSTGRES_PASSWORD"}
+    # The URL the services are given names that Service, port, user and database.
+    app_secret, _ = secrets()
+    url = app_secret["stringData"]["VOICEAGENT_DATABASE_URL"]
+    user, host, port, database = re.fullmatch(r"postgresql\+psycopg://(\w+):[^@]+@([\w-]+):(\d+)/(\w+)", url).groups()
+    assert (user, database) == (env["POSTGRES_USER"]["value"], env["POSTGRES_DB"]["value"])
+    assert int(port) in {p["port"] for p in named("Service", host)["spec"]["ports"]}
+
+
+def voiceagent_command(pod: dict) -> argparse.Namespace:
+    [container] = pod["spec"]["containers"]
+    assert container["command"][0] == "voiceagent" and container["image"].endswith("/gateway:latest")
+    return build_parser().parse_args(container["command"][1:])
+
+
+def test_the_migration_job_and_the_purge_schedule_run_real_voiceagent_commands():
+    migrate = named("Job", "db-migrate")["spec"]
+    options = voiceagent_command(migrate["template"])
+    assert (options.command, options.db_command) == ("db", "upgrade")
+    assert migrate["backoffLimit"] >= 5, "retried while PostgreSQL starts"
+    purge = named("CronJob", "db-purge")["spec"]
+    assert purge["concurrencyPolicy"] == "Forbid" and len(purge["schedule"].split()) == 5
+    pod = purge["jobTemplate"]["spec"]["template"]
+    options = voiceagent_command(pod)
+    assert (options.command, options.db_command, options.actor, options.dry_run) == ("db", "purge", "system:purge-cronjob", False)
+    # The purge reads each org's retention from the same config files the gateway is given.
+    gateway = named("Deployment", "gateway")["spec"]["template"]["spec"]
+    org_mounts = [m for m in gateway["containers"][0]["volumeMounts"] if m["name"] == "orgs"]
+    assert org_mounts == [m for m in pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == "orgs"]
+    for spec in (migrate["template"]["spec"], pod["spec"]):
+        [env] = [item for item in spec["containers"][0]["env"] if item["name"] == "VOICEAGENT_DATABASE_URL"]
+        assert env["valueFrom"]["secretKeyRef"]["name"] == "voiceagent-secrets"
+
+
+def test_only_the_call_stores_clients_reach_postgres():
+    policy = named("NetworkPolicy", "postgres-from-database-clients")["spec"]
+    assert policy["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "postgres"}
+    [rule] = policy["ingress"]
+    assert rule["ports"] == [{"port": 5432}] and rule["from"] == [{"podSelector": {"matchLabels": {"voiceagent.io/database-client": "true"}}}]
+    clients = sorted(name for name, pod in pod_specs() if pod["metadata"]["labels"].get("voiceagent.io/database-client") == "true")
+    assert clients == ["db-migrate", "db-purge", "gateway"]
+    [ingest] = render(K8S / "ingest")
+    assert ingest["spec"]["template"]["metadata"]["labels"]["voiceagent.io/database-client"] == "true"
+
+
+def test_the_gateway_spools_records_on_a_writable_volume_and_shares_its_hash_key():
+    gateway = named("Deployment", "gateway")["spec"]["template"]["spec"]
+    spool_dir = RecordsSettings(VOICEAGENT_DATA_DIR=config()["VOICEAGENT_DATA_DIR"]).spool_dir
+    mounts = {m["mountPath"]: m for m in gateway["containers"][0]["volumeMounts"]}
+    assert str(spool_dir) in mounts and not mounts[str(spool_dir)].get("readOnly")
+    volumes = {v["name"]: v for v in gateway["volumes"]}
+    assert "emptyDir" in volumes[mounts[str(spool_dir)]["name"]]
+    app_secret, _ = secrets()
+    assert "VOICEAGENT_RECORDS_HASH_KEY" in app_secret["stringData"]
+    # Every org that sends events has its signing secret's variable in the template.
+    for copy in (K8S / "orgs").glob("*.json"):
+        org = load_org_config(REPO_ROOT / "data", copy.stem)
+        if org.events_url:
+            assert f"{EVENTS_SECRET_PREFIX}{org.org_id.upper().replace('-', '_')}" in app_secret["stringData"]
+
+
+def test_the_managed_database_component_removes_the_in_cluster_server(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(K8S, tmp_path)}]\n"
+        f"components: [{os.path.relpath(K8S / 'components' / 'managed-database', tmp_path)}]\n"
+    )
+    rendered = {(doc["kind"], doc["metadata"]["name"]) for doc in render(tmp_path)}
+    assert not {("StatefulSet", "postgres"), ("Service", "postgres"), ("NetworkPolicy", "postgres-from-database-clients")} & rendered
+    assert {("Job", "db-migrate"), ("CronJob", "db-purge"), ("Deployment", "gateway")} <= rendered
+
+
+def test_a_new_gateway_waits_for_the_migration_but_not_for_a_database_that_is_down():
+    [init] = named("Deployment", "gateway")["spec"]["template"]["spec"]["initContainers"]
+    shell, flag, script = init["command"]
+    assert (shell, flag) == ("sh", "-c")
+    condition = re.fullmatch(r"until (voiceagent [^;]+); test \$\? -ne (\d); do sleep \d+; done", script)
+    options = build_parser().parse_args(condition.group(1).split()[1:])
+    assert (options.command, options.db_command) == ("db", "current")
+    # It waits only while `db current` says "behind".
+    assert int(condition.group(2)) == db_commands.EXIT_NOT_CURRENT != db_commands.EXIT_UNREACHABLE
