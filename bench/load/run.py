@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.load.capacity import capacity, print_cpu_per_turn, print_steps_header, ramp  # noqa: E402
+from bench.load.capacity import Step, capacity, print_cpu_per_turn, print_step, print_steps_header, ramp, run_step  # noqa: E402
 from bench.load.fakes import LOAD_DELAYS_MS  # noqa: E402
 from bench.load.stacks import fake_stack, offline_stack  # noqa: E402
 from tests.integration.stack import MODEL_SERVICES  # noqa: E402
@@ -62,14 +62,35 @@ def fakes_phase(root: Path, args: argparse.Namespace) -> None:
 
 def offline_phase(root: Path, args: argparse.Namespace) -> None:
     with offline_stack(root / "offline") as stack:
-        print("\n## The whole offline stack on this machine (callers paced as people)\n")
-        for mode, steps_wanted, title in (("turn", args.offline_turn_steps, "Turn-based calls"), ("stream", args.offline_stream_steps, "Streaming calls")):
-            print(f"\n{title}\n")
-            print_steps_header(stack)
-            steps = ramp(stack, mode, steps_wanted, args.offline_seconds, args.warmup, OFFLINE_BOUND_MS, paced=True)
-            report_capacity(f"Offline stack, {title.lower()}", steps, OFFLINE_BOUND_MS, "concurrent calls")
-            print(f"\nCPU per turn at {steps[-1].users} concurrent calls ({title.lower()})\n")
-            print_cpu_per_turn(steps[-1], ["gateway", *MODEL_SERVICES, "locust"])
+        print("\n## The whole offline stack on this machine\n")
+        print("Turn-based calls, callers paced as people\n")
+        print_steps_header(stack)
+        turn_steps = ramp(stack, "turn", args.offline_turn_steps, args.offline_seconds, args.warmup, OFFLINE_BOUND_MS, paced=True)
+        report_capacity("Offline stack, turn-based calls", turn_steps, OFFLINE_BOUND_MS, "concurrent calls")
+        print(f"\nTurn-based calls, closed loop ({args.offline_closed_loop} callers without pauses): where a turn waits\n")
+        print_steps_header(stack)
+        closed = run_step(stack, "turn", args.offline_closed_loop, args.offline_seconds, args.warmup, paced=False)
+        print_step(closed, stack)
+        print(f"\nCPU per turn, closed loop at {closed.users} callers\n")
+        print_cpu_per_turn(closed, ["gateway", *MODEL_SERVICES, "locust"])
+        print_bottleneck(closed)
+        print("\nStreaming calls, real time\n")
+        print_steps_header(stack)
+        stream_steps = ramp(stack, "stream", args.offline_stream_steps, args.offline_stream_seconds, args.warmup, OFFLINE_BOUND_MS, paced=True)
+        report_capacity("Offline stack, streaming calls", stream_steps, OFFLINE_BOUND_MS, "concurrent calls")
+        print(f"\nCPU per turn, streaming at {stream_steps[-1].users} calls\n")
+        print_cpu_per_turn(stream_steps[-1], ["gateway", *MODEL_SERVICES, "locust"])
+
+
+def print_bottleneck(step: Step) -> None:
+    """The service that needs most CPU per turn, and what that allows when it works on one request at a time."""
+    turns = len(step.result.turns)
+    if not turns:
+        return
+    name, seconds = max(((name, step.cpu_seconds.get(name, 0.0) / turns) for name in MODEL_SERVICES), key=lambda item: item[1])
+    print(f"\nBottleneck: {name}, {seconds:.3f} CPU s per turn; one request at a time, it completes at most "
+          f"{1 / seconds:.1f} turns/s, so {step.users} callers without pauses wait about {step.users * seconds:.1f} s in its queue "
+          f"(measured mean {step.stages_ms.get(name, 0) / 1000:.1f} s).")
 
 
 def faults_phase(root: Path, args: argparse.Namespace) -> None:
@@ -85,13 +106,15 @@ def steps(text: str) -> list[int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--phases", default="fakes,offline,faults")
-    parser.add_argument("--seconds", type=float, default=15, help="measured seconds per step with fakes")
-    parser.add_argument("--offline-seconds", type=float, default=30, help="measured seconds per step with the offline models")
+    parser.add_argument("--seconds", type=float, default=12, help="measured seconds per step with fakes")
+    parser.add_argument("--offline-seconds", type=float, default=30, help="measured seconds per turn-based step with the offline models")
+    parser.add_argument("--offline-stream-seconds", type=float, default=45, help="measured seconds per streaming step with the offline models")
+    parser.add_argument("--offline-closed-loop", type=int, default=16, help="turn-based callers without pauses, to find where turns wait")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of ramp-up left out of each step")
     parser.add_argument("--fake-turn-steps", type=steps, default=steps("10,25,50,75,100"))
     parser.add_argument("--fake-stream-steps", type=steps, default=steps("20,30,40,60"))
-    parser.add_argument("--offline-turn-steps", type=steps, default=steps("1,2,4,8"))
-    parser.add_argument("--offline-stream-steps", type=steps, default=steps("1,2,4,6"))
+    parser.add_argument("--offline-turn-steps", type=steps, default=steps("8,16,32"))
+    parser.add_argument("--offline-stream-steps", type=steps, default=steps("2,4,8"))
     parser.add_argument("--fault-turn-callers", type=int, default=4)
     parser.add_argument("--fault-stream-callers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep logs and records in this directory")
