@@ -130,7 +130,7 @@ def test_service_addresses_point_at_services_that_expose_them():
     env = config()
     services = {s["metadata"]["name"]: {p["port"] for p in s["spec"]["ports"]} for s in objects("Service")}
     for name in DEFAULT_GRPC_PORTS:
-        host, port = env[f"{name.upper()}_ADDR"].split(":")
+        host, port = env[f"{name.upper()}_ADDR"].removeprefix("dns:///").split(":")
         assert int(port) in services[host], name
     redis_host, redis_port = re.match(r"redis://([^:/]+):(\d+)", env["REDIS_URL"]).groups()
     assert int(redis_port) in services[redis_host]
@@ -177,9 +177,75 @@ def test_the_gateway_scales_and_survives_disruptions():
     hpa = named("HorizontalPodAutoscaler", "gateway")["spec"]
     assert hpa["scaleTargetRef"]["name"] == "gateway" and hpa["minReplicas"] >= 2
     assert named("PodDisruptionBudget", "gateway")["spec"]["minAvailable"] == 1
-    retrieval = named("StatefulSet", "retrieval")["spec"]
-    assert retrieval["volumeClaimTemplates"][0]["metadata"]["name"] == "data" and retrieval["serviceName"] == "retrieval-headless"
-    assert named("Service", "retrieval-headless")["spec"]["clusterIP"] == "None"
+
+
+def retrieval_env() -> dict[str, dict]:
+    [container] = named("Deployment", "retrieval")["spec"]["template"]["spec"]["containers"]
+    return {variable["name"]: variable for variable in container["env"]}
+
+
+def test_retrieval_replicas_are_stateless_scale_and_survive_disruptions():
+    retrieval = named("Deployment", "retrieval")["spec"]
+    assert retrieval["replicas"] >= 2 and retrieval["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert not objects("StatefulSet") or "retrieval" not in {s["metadata"]["name"] for s in objects("StatefulSet")}
+    volumes = retrieval["template"]["spec"]["volumes"]
+    assert all("emptyDir" in volume or "configMap" in volume for volume in volumes)
+    hpa = named("HorizontalPodAutoscaler", "retrieval")["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "retrieval"} and hpa["minReplicas"] >= 2
+    assert hpa["metrics"][0]["resource"]["name"] == "cpu"
+    assert named("PodDisruptionBudget", "retrieval")["spec"]["minAvailable"] == 1
+    # Clients balance over every ready replica: the address is the headless Service's, resolved by gRPC.
+    assert config()["RETRIEVAL_ADDR"] == "dns:///retrieval-headless:50052"
+    headless = named("Service", "retrieval-headless")["spec"]
+    assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is False
+
+
+def test_retrieval_uses_the_in_cluster_store_through_variables_the_code_reads(monkeypatch):
+    env = retrieval_env()
+    assert set(env) <= environment_names() | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    for name, variable in env.items():
+        if "value" in variable:
+            monkeypatch.setenv(name, variable["value"])
+    settings = RetrievalSettings()
+    bucket = settings.store.removeprefix("s3://").split("/")[0]
+    [job] = [job for job in objects("Job") if job["metadata"]["name"] == "minio-create-bucket"]
+    assert f"store/{bucket}" in job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    host, port = re.match(r"http://([^:/]+):(\d+)$", settings.aws_endpoint_url).groups()
+    assert int(port) in {p["port"] for p in named("Service", host)["spec"]["ports"]}
+    # Only retrieval gets the endpoint: in the shared config it would redirect tts's Polly client too.
+    assert "AWS_ENDPOINT_URL" not in config()
+    secret = yaml.safe_load((K8S / "shard-store-secret.example.yaml").read_text())
+    assert set(secret["stringData"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} and set(secret["stringData"].values()) == {"replace-me"}
+    minio = {v["name"]: v for v in named("StatefulSet", "minio")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for variable in [env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]]:
+        reference = variable["valueFrom"]["secretKeyRef"]
+        assert reference["name"] == secret["metadata"]["name"] and reference["key"] in secret["stringData"]
+
+
+def test_only_retrieval_reaches_the_shard_store():
+    policy = named("NetworkPolicy", "minio-from-shard-store-clients")["spec"]
+    assert policy["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "minio"}
+    [rule] = policy["ingress"]
+    assert {"app.kubernetes.io/name": "retrieval"} in [source["podSelector"]["matchLabels"] for source in rule["from"]]
+    [job] = [job for job in objects("Job") if job["metadata"]["name"] == "minio-create-bucket"]
+    assert job["spec"]["template"]["metadata"]["labels"]["voiceagent.io/shard-store-client"] == "true"
+
+
+def test_the_external_s3_component_replaces_the_in_cluster_store(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(K8S, tmp_path)}]\n"
+        f"components: [{os.path.relpath(K8S / 'components' / 'external-s3', tmp_path)}]\n"
+    )
+    rendered = render(tmp_path)
+    assert not [doc for doc in rendered if "minio" in doc["metadata"]["name"]]
+    [retrieval] = [doc for doc in rendered if (doc["kind"], doc["metadata"]["name"]) == ("Deployment", "retrieval")]
+    env = {variable["name"]: variable for variable in retrieval["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["RETRIEVAL_STORE"]["value"].startswith("s3://") and "AWS_ENDPOINT_URL" not in env
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RETRIEVAL_CACHE_DIR"} <= set(env)
+    for doc in rendered:
+        if doc["kind"] not in CRD_KINDS:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 
 def test_org_configs_in_the_cluster_are_the_repository_ones():
