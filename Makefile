@@ -53,6 +53,7 @@ bench: install
 	$(PY) bench/gateway_bench.py
 	$(PY) bench/streaming_bench.py
 	$(PY) bench/retrieval_bench.py
+	$(PY) bench/retrieval_store_bench.py
 	$(PY) bench/answer_quality.py
 
 clean:

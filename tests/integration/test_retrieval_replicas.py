@@ -7,7 +7,6 @@ on another replica within the stage deadline (what the gateway does).
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,43 +19,11 @@ import pytest
 from services.cli.launcher import ServiceProcess
 from services.common.generated.voiceagent.v1 import retrieval_pb2 as pb
 from services.common.generated.voiceagent.v1 import retrieval_pb2_grpc
-from tests.conftest import copy_sample_org
-from tests.integration.conftest import ADMIN, ingest_requests, sample_documents, start_retrieval
+from tests.integration.conftest import ADMIN, ingest_requests, sample_documents
+from tests.integration.replicas import QUESTION, REFRESH_SECONDS, calls_while_a_replica_dies, start_replicas
 from tests.s3_server import S3Server
 
 pytestmark = pytest.mark.slow
-
-REFRESH_SECONDS = 1.0
-QUESTION = pb.SearchRequest(org_id="acme", query="What time do you open on Saturday?", top_k=3)
-
-
-def start_replicas(s3: S3Server, bucket: str, root: Path, count: int = 2) -> list[ServiceProcess]:
-    data_dir = root / "data"
-    if not data_dir.exists():
-        copy_sample_org(data_dir)
-    env = {**s3.env, "RETRIEVAL_STORE": f"s3://{bucket}/shards", "RETRIEVAL_REFRESH_SECONDS": str(REFRESH_SECONDS)}
-    logs = [root / f"replica-{uuid.uuid4().hex[:6]}" for _ in range(count)]
-    for directory in logs:
-        directory.mkdir()
-    return [start_retrieval(data_dir, directory, RETRIEVAL_CACHE_DIR=str(directory / "cache"), **env) for directory in logs]
-
-
-def balanced_channel(replicas: list[ServiceProcess]) -> grpc.Channel:
-    addresses = ",".join(replica.address for replica in replicas)
-    return grpc.insecure_channel(f"ipv4:{addresses}", options=[("grpc.lb_policy_name", "round_robin"),
-                                                               ("grpc.max_reconnect_backoff_ms", 1000)])
-
-
-def call_with_retry(method, request, timeout: float = 3.0):
-    """As the gateway calls: one deadline for the stage, a call refused with UNAVAILABLE tried once more."""
-    deadline = time.monotonic() + timeout
-    for attempt in range(2):
-        try:
-            return method(request, timeout=max(0.001, deadline - time.monotonic()))
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == 1:
-                raise
-
 
 @pytest.fixture
 def bucket(s3_server: S3Server) -> str:
@@ -152,32 +119,10 @@ def test_killing_a_replica_during_fifty_calls_costs_no_turn(s3_server, bucket, t
     try:
         with grpc.insecure_channel(replicas[0].address) as channel:
             retrieval_pb2_grpc.RetrievalStub(channel).Ingest(ingest_requests("acme", sample_documents()), metadata=ADMIN, timeout=120)
-        channel = balanced_channel(replicas)
-        stub = retrieval_pb2_grpc.RetrievalStub(channel)
-        failures: list[str] = []
-        answered = []
-        killed = threading.Event()
-
-        def call(number: int) -> None:
-            for turn in range(3):
-                try:
-                    answered.append((killed.is_set(), bool(call_with_retry(stub.Search, QUESTION).hits)))
-                except grpc.RpcError as error:
-                    failures.append(f"call {number} turn {turn}: {error.code().name} {error.details()}")
-                time.sleep(0.2)
-
-        with ThreadPoolExecutor(10) as pool:
-            calls = [pool.submit(call, number) for number in range(50)]
-            while len(answered) < 30:
-                time.sleep(0.02)
-            replicas[0].kill()
-            killed.set()
-            for future in calls:
-                future.result()
-        channel.close()
-        assert failures == []
-        assert len(answered) == 150 and all(found for _, found in answered)
-        assert sum(after for after, _ in answered) >= 60  # plenty of turns were answered by the survivor alone
+        outcome = calls_while_a_replica_dies(replicas, calls=50, turns=3)
     finally:
         for replica in replicas:
             replica.stop()
+    assert outcome.failures == []
+    assert outcome.answered == 150 and outcome.answered_with_hits == 150
+    assert outcome.answered_after_the_kill >= 60  # plenty of turns were answered by the survivor alone
