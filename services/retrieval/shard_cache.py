@@ -183,6 +183,10 @@ class ShardCache:
             STORE_CHECKS.labels("damaged").inc()
             log.error("shard.version_damaged", org_id=org_id, version=pointer.version, serving_version=entry.shard.version, error=str(error))
             return
+        except Exception:
+            # Anything else (a full local disk, a bug) must not end the checks of this org: the next one tries again.
+            log.exception("shard.check_failed", org_id=org_id, serving_version=entry.shard.version)
+            return
         STORE_CHECKS.labels("swapped").inc()
         if org_id in self._loaded:
             self._install(shard, pointer)
