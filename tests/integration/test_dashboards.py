@@ -2,18 +2,22 @@
 
 Every service runs as a process; a Prometheus server scrapes all five every second while calls are driven
 through the gateway exactly as Twilio drives them (an answered call with a goodbye, a silent turn, a refused
-recording URL, badly signed webhooks, status callbacks). Then every query of every dashboard panel must
-return data, and every alert expression must parse, load and evaluate.
+recording URL, badly signed webhooks, status callbacks). The calls' signed events are delivered to a real
+receiver (which loses some acknowledgements, so deliveries fail and are retried) by an event deliverer
+process scraped beside them. Then every query of every dashboard panel must return data, and every alert
+expression must parse, load and evaluate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator
@@ -30,26 +34,31 @@ from services.cli.call_simulator import LOCAL_ACCOUNT_SID, TwimlAnswer
 from services.cli.launcher import free_port
 from services.cli.stream_simulator import MediaStreamCaller
 from services.common import audio
+from services.common.records import queries
+from services.common.records.store import RecordStore
 from tests.conftest import REPO_ROOT, copy_sample_org
 from tests.integration.stack import caller_speech, running_system, write_org
+from tests.records.receiver import EventReceiver
 
 pytestmark = pytest.mark.slow
 
 DASHBOARD_DIR = REPO_ROOT / "deploy" / "k8s" / "dashboards"
 DASHBOARD_FILES = ("call-overview.json", "stage-latency.json", "service-health.json", "cost.json")
 RULES_FILE = REPO_ROOT / "deploy" / "k8s" / "monitoring" / "prometheus-rules.yaml"
-JOBS = ("gateway", "stt", "retrieval", "llm", "tts")
+JOBS = ("gateway", "stt", "retrieval", "llm", "tts", "events")
 ALERTS = ("VoiceagentTurnLatencyHigh", "VoiceagentGrpcErrorRatioHigh", "VoiceagentFallbackRateHigh", "VoiceagentServiceDown")
 # Metrics whose series carry an org label: every dashboard selector of them must honour the org variable.
 ORG_LABELLED = {
     "voiceagent_gateway_stage_duration_seconds", "voiceagent_gateway_calls_total", "voiceagent_gateway_turns_total",
     "voiceagent_provider_usage_total", "voiceagent_provider_cost_usd_total", "voiceagent_gateway_fallbacks_total",
     "voiceagent_gateway_stream_latency_seconds", "voiceagent_gateway_barge_ins_total", "voiceagent_gateway_cancelled_answers_total",
+    "voiceagent_gateway_calls_contained_total", "voiceagent_gateway_handoffs_total", "voiceagent_gateway_callback_requests_total",
 }
 METRIC_NAME = re.compile(r"voiceagent_[a-z_]+")
 SCRAPE_SECONDS = 1
 ACME = "+14155550100"
 STREAMING = "+14155550133"
+EVENTS_SECRET = "whsec-dashboards-0123456789abcdef"
 
 
 # ---------------------------------------------------------------------------------------------- reading the files
@@ -341,20 +350,64 @@ def exported_total(metrics_url: str, name: str) -> float:
     )
 
 
+class EventDeliveryProcess:
+    """tests/integration/event_delivery_process.py: the deliverer a gateway runs, as its own scraped process."""
+
+    def __init__(self, data_dir: Path, log_path: Path, **env: str) -> None:
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        self.env = {**os.environ, "VOICEAGENT_DATA_DIR": str(data_dir), "EVENTS_METRICS_PORT": str(self.metrics_port), **env}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EventDeliveryProcess:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.event_delivery_process"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log
+        )
+        log.close()
+        wait_for(self._serving, 30, lambda: f"the event deliverer did not start:\n{self.log_path.read_text()[-2000:]}")
+        return self
+
+    def _serving(self) -> bool:
+        try:
+            return httpx.get(self.metrics_url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("data")
     copy_sample_org(data_dir)
     write_org(data_dir, "streamco", STREAMING, conversation_mode="streaming")
-    with running_system(data_dir, tmp_path_factory.mktemp("logs")) as system:
-        targets = {"gateway": system.gateway.metrics_url, **{name: service.metrics_url for name, service in system.services.items()}}
+    receiver = EventReceiver(EVENTS_SECRET).start()
+    for org_id in ("acme", "streamco"):
+        config_path = data_dir / org_id / "config.json"
+        config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "events_url": receiver.url}))
+    secrets = {"VOICEAGENT_EVENTS_SECRET_ACME": EVENTS_SECRET, "VOICEAGENT_EVENTS_SECRET_STREAMCO": EVENTS_SECRET}
+    logs = tmp_path_factory.mktemp("logs")
+    with running_system(data_dir, logs, **secrets) as system:
+        events = EventDeliveryProcess(data_dir, logs / "events.log", VOICEAGENT_EVENTS_RETRY_FIRST_SECONDS="0.2",
+                                      VOICEAGENT_EVENTS_POLL_SECONDS="0.2", **secrets).start()  # fmt: skip
+        targets = {"gateway": system.gateway.metrics_url, **{name: service.metrics_url for name, service in system.services.items()},
+                   "events": events.metrics_url}  # fmt: skip
         prometheus = Prometheus(tmp_path_factory.mktemp("prometheus"), targets)
         prometheus.start()
+        store = RecordStore(f"sqlite:///{data_dir / 'voiceagent.db'}")
         try:
             yield {"services": system.services, "gateway": system.gateway, "recordings": system.recordings,
-                   "prometheus": prometheus, "sim": system.sim}
+                   "prometheus": prometheus, "sim": system.sim, "events": events, "receiver": receiver, "store": store}
         finally:
+            store.close()
             prometheus.stop()
+            events.stop()
+            receiver.stop()
 
 
 def silence_wav(seconds: float = 1.5) -> bytes:
@@ -368,6 +421,8 @@ def call_params(caller: str, to: str = ACME) -> dict[str, str]:
 def drive_calls(stack: dict[str, Any], speech: list[bytes], round_number: int) -> None:
     """One of each kind of call the dashboards show, as Twilio would drive them."""
     sim, gateway = stack["sim"], stack["gateway"]
+    # The receiver keeps the next two events but loses its answers: those deliveries fail and are retried.
+    stack["receiver"].losing_acks = 2
 
     def caller(n: int) -> str:
         return f"+155555503{round_number}{n}"
@@ -376,9 +431,9 @@ def drive_calls(stack: dict[str, Any], speech: list[bytes], round_number: int) -
     reports = sim.call(ACME, caller(1), speech)
     assert [report.details.get("outcome") for report in reports[1:]] == ["answered", "answered", "caller_done"]
 
-    # A silent recording: stt answers INVALID_ARGUMENT (a non-OK gRPC code) and the caller is asked again.
+    # A silent recording: stt answers INVALID_ARGUMENT (a non-OK gRPC code) and the agent listens on quietly.
     reports = sim.call(ACME, caller(2), [silence_wav()])
-    assert reports[1].details["outcome"] == "not_heard"
+    assert reports[1].details["outcome"] == "silence"
 
     # A recording URL outside the allowlist: never fetched, a download:refused fallback, the call goes on.
     params = call_params(caller(3))
@@ -413,13 +468,23 @@ async def streaming_call(sim, speech: list[bytes], number: str) -> None:
     assert caller.received("clear"), "the barge-in did not happen"
 
 
+def events_settled(stack: dict[str, Any]) -> bool:
+    """Every call's event queued and delivered (none pending or waiting to be retried)."""
+    with stack["store"].session() as session:
+        listed = queries.list_events(session, limit=500)
+    return bool(listed) and all(event.state == "delivered" for event in listed)
+
+
 def wait_until_scraped(stack: dict[str, Any]) -> None:
     """Until Prometheus holds at least what every process exports now."""
     prometheus, gateway = stack["prometheus"], stack["gateway"]
+    wait_for(lambda: events_settled(stack), 60, lambda: f"events not delivered:\n{stack['events'].log_path.read_text()[-2000:]}")
     watched = [("gateway", gateway.metrics_url, name) for name in (
         "voiceagent_gateway_calls_total", "voiceagent_gateway_turns_total", "voiceagent_gateway_fallbacks_total",
         "voiceagent_gateway_webhooks_rejected_total", "voiceagent_gateway_stage_duration_seconds_count",
+        "voiceagent_gateway_calls_contained_total", "voiceagent_record_write_duration_seconds_count",
     )]
+    watched.append(("events", stack["events"].metrics_url, "voiceagent_events_delivered_total"))
     watched += [(job, service.metrics_url, "voiceagent_grpc_server_requests_total") for job, service in stack["services"].items()]
     for job, url, name in watched:
         expected = exported_total(url, name)
@@ -502,6 +567,20 @@ def test_the_panels_show_the_calls_that_were_made(scraped):
     assert set(panel_values(scraped, "stage-latency.json", "p95 by stage")) == {"download", "stt", "retrieval", "llm", "tts"}
     assert 0 < panel_values(scraped, "stage-latency.json", "Turn latency p95")["p95"] < 30
     assert panel_values(scraped, "cost.json", "Speech to text: audio seconds per minute")["acme local"] > 0
+    assert 0 < panel_values(scraped, "call-overview.json", "Containment")["contained"] <= 1
+    deliveries = panel_values(scraped, "call-overview.json", "Event deliveries per minute by type and outcome")
+    assert deliveries["call.completed delivered"] > 0 and deliveries["call.completed failed"] > 0
+    assert panel_values(scraped, "call-overview.json", "Events waiting for delivery")["waiting"] == 0
+    assert 0 < panel_values(scraped, "call-overview.json", "Call record write latency")["p50"] < 1
+
+
+def test_the_calls_events_reached_the_receiver_signed_and_once_after_deduplication(scraped, stack):
+    with stack["store"].session() as session:
+        outbox = {str(event.id): event for event in queries.list_events(session, limit=500)}
+    receiver = stack["receiver"]
+    assert {event.type for event in outbox.values()} == {"call.completed"}
+    assert set(receiver.unique()) == set(outbox) and all(delivery.signature_valid for delivery in receiver.deliveries)
+    assert len(receiver.deliveries) > len(outbox), "the lost acknowledgements were delivered again"
 
 
 @pytest.mark.parametrize("name", DASHBOARD_FILES)

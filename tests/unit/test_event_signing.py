@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -106,3 +107,25 @@ def test_a_bad_events_url_names_the_field(tmp_path, url, problem):
     write_events_url(tmp_path, url)
     with pytest.raises(OrgConfigError, match=f"events_url.*{re.escape(problem)}"):
         load_org_config(tmp_path, "acme")
+
+
+def readme_receiver() -> dict:
+    """The receiver example in README ("Signed events"), run as written."""
+    blocks = re.findall(r"```python\n(.*?)```", (REPO_ROOT / "README.md").read_text(), flags=re.DOTALL)
+    [example] = [block for block in blocks if "def verify_voiceagent_event" in block]
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    return namespace
+
+
+def test_the_readme_receiver_accepts_our_events_and_refuses_forgeries_and_replays():
+    verify = readme_receiver()["verify_voiceagent_event"]
+    now = int(time.time())
+    headers = {signing.TIMESTAMP_HEADER: str(now), signing.SIGNATURE_HEADER: signing.signature_header(["whsec-new-0123456789", SECRET], now, BODY)}
+    assert verify(headers, BODY, SECRET) and verify(headers, BODY, "whsec-new-0123456789")
+    assert not verify(headers, BODY + b"x", SECRET)
+    assert not verify(headers, BODY, "whsec-guessed-0123456789")
+    stale = now - 600
+    old = {signing.TIMESTAMP_HEADER: str(stale), signing.SIGNATURE_HEADER: signing.signature_header([SECRET], stale, BODY)}
+    assert not verify(old, BODY, SECRET)
+    assert not verify({}, BODY, SECRET)

@@ -27,6 +27,8 @@ SPOOL_DEPTH = Gauge(
     "voiceagent_records_spool_depth",
     "Call records waiting in the on-disk spool for the store to come back.",
 )
+# Why a record can be lost; each series exists at zero from the start, so the first loss shows in rate().
+DROP_REASONS = ("queue_full", "spool_full", "spool_unwritable", "rejected", "corrupt", "invalid")
 RECORDS_DROPPED = Counter(
     "voiceagent_records_dropped_total",
     "Call records lost, by reason: queue_full (queue and overflow full), spool_full, spool_unwritable (a disk "

@@ -29,7 +29,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from services.common.logs import get_logger
 from services.common.orgs import RecordsPolicy
-from services.common.records.metrics import RECORD_WRITE_SECONDS, RECORDS_DROPPED, RECORDS_SPOOLED, RECORDS_WRITTEN, SPOOL_DEPTH
+from services.common.records.metrics import (
+    DROP_REASONS,
+    RECORD_WRITE_SECONDS,
+    RECORDS_DROPPED,
+    RECORDS_SPOOLED,
+    RECORDS_WRITTEN,
+    SPOOL_DEPTH,
+)
 from services.common.records.org_configs import OrgConfigCache
 from services.common.records.privacy import CallerNumberHasher, OrgPolicies, load_hash_key, protect
 from services.common.records.record_types import (
@@ -112,6 +119,8 @@ class CallRecorder:
         self._writer = threading.Thread(target=self._write_loop, name="call-recorder-writer", daemon=True)
         self._spooler = threading.Thread(target=self._overflow_loop, name="call-recorder-spooler", daemon=True)
         SPOOL_DEPTH.set(spool.depth)
+        for reason in DROP_REASONS:
+            RECORDS_DROPPED.labels(reason)
 
     @classmethod
     def from_settings(cls, settings: RecordsSettings | None = None) -> CallRecorder:
