@@ -19,9 +19,6 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.records import schema
-from services.common.records.settings import default_database_url
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -137,6 +134,9 @@ class GatewayProcess(ServiceProcess):
     def start(self) -> GatewayProcess:
         """Started here (development, the demo, tests), the call store is brought to this code's schema first,
         as `voiceagent db upgrade` would; a deployment runs that as its migration Job."""
+        from services.common.records import schema  # here, not at the top: every CLI command imports this module
+        from services.common.records.settings import default_database_url
+
         data_dir = REPO_ROOT / self.env.get("VOICEAGENT_DATA_DIR", "data")  # as the process sees it, from REPO_ROOT
         schema.upgrade(self.env.get("VOICEAGENT_DATABASE_URL") or default_database_url(data_dir))
         super().start()

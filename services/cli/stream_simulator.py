@@ -112,10 +112,10 @@ class MediaStreamCaller:
             except ConnectionClosed:
                 self._spoken.set()  # the gateway hung up: nothing more can be said
                 return
-            if moment == "first":
+            if moment in ("first", "first_and_last_speech"):
                 turn.started_at = time.perf_counter()
                 self.turns.append(turn)
-            if moment == "last_speech":
+            if moment in ("last_speech", "first_and_last_speech"):
                 turn.speech_ended_at = time.perf_counter()
             if self._mic.empty() and frame is not SILENCE:
                 self._spoken.set()
@@ -167,8 +167,10 @@ class MediaStreamCaller:
         turn = StreamTurn()
         self._spoken.clear()
         for index, frame in enumerate(frames):
-            moment = "first" if index == 0 else None
-            self._mic.put_nowait((frame, turn, "last_speech" if index == last_speech else moment))
+            moment = {(True, True): "first_and_last_speech", (True, False): "first", (False, True): "last_speech"}.get(
+                (index == 0, index == last_speech)
+            )
+            self._mic.put_nowait((frame, turn, moment))
         await self._spoken.wait()
         return turn
 

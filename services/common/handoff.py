@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)\Z")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}\Z")
 
 
-def _span(text: str) -> tuple[time, time | None]:
+def opening_span(text: str) -> tuple[time, time | None]:
     """"09:00-17:30" as (start, end); an end of 24:00 is None (until midnight)."""
     match = _SPAN.match(text)
     if not match:
@@ -36,6 +36,15 @@ def _span(text: str) -> tuple[time, time | None]:
     if end <= start:
         raise ValueError(f"{text!r} ends before it starts")
     return start, end
+
+
+def validate_timezone(name: str) -> str:
+    """An IANA time zone name this machine knows, else ValueError saying what is expected."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as America/Los_Angeles)") from error
+    return name
 
 
 class HandoffConfig(BaseModel):
@@ -56,11 +65,7 @@ class HandoffConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone_exists(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"unknown time zone {name!r} (use an IANA name such as America/Los_Angeles)") from error
-        return name
+        return validate_timezone(name)
 
     @field_validator("hours")
     @classmethod
@@ -68,7 +73,7 @@ class HandoffConfig(BaseModel):
         for day, span in hours.items():
             if day not in DAYS:
                 raise ValueError(f"unknown day {day!r}: use {', '.join(DAYS)}")
-            _span(span)
+            opening_span(span)
         return hours
 
     def is_open(self, at: datetime) -> bool:
@@ -79,6 +84,6 @@ class HandoffConfig(BaseModel):
         span = self.hours.get(DAYS[local.weekday()])
         if span is None:
             return False
-        start, end = _span(span)
+        start, end = opening_span(span)
         now = local.time().replace(tzinfo=None)
         return start <= now and (end is None or now < end)

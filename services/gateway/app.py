@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import httpx
@@ -23,7 +23,7 @@ from services.common.records.settings import RecordsSettings
 from services.gateway import callbacks, twiml
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner, InvalidAudioUrlError
 from services.gateway.call_control import CallControl
-from services.gateway.call_log import CallLog
+from services.gateway.call_log import CallLog, fallback_reasons
 from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
 from services.gateway.metrics import ACTIVE_CALLS, CALLS, TURNS, WEBHOOKS_REJECTED, create_series
@@ -53,6 +53,14 @@ class Gateway:
     # Calls, turns, callbacks and handoffs for the call store, written off the call path.
     call_log: CallLog
     call_control: CallControl
+
+    # Fire-and-forget work started by a request (kept referenced until it ends).
+    tasks: set[asyncio.Task] = field(default_factory=set)
+
+    def background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
 
 def twiml_response(body: str, details: dict | None = None) -> Response:
@@ -153,6 +161,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             return twiml_response(twiml.speak_and_hang_up(Speech(twiml.UNKNOWN_NUMBER)))
         org_id_var.set(org.org_id)
         call_sid = params.get("CallSid", "")
+        # While the greeting plays: a replica that has not served this org yet loads its shard now.
+        gw.background(gw.clients.warm(org.org_id, call_sid))
         # Twilio retries a webhook it thinks failed: the same call gets the same answer, and nothing counts twice.
         existing = await gw.store.get(call_sid)
         if existing is not None and existing.inbound_twiml:
@@ -206,8 +216,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             result = await gw.turns.no_input(org, label, session)
         TURNS.labels(label, result.outcome).inc()
         if result.transcript or result.fallbacks or result.callback or result.transfer_to:
-            reasons = result.fallbacks + ["not_in_documents"] * result.unanswered
-            gw.call_log.turn(session, result.transcript, result.speech.text, result.sources, reasons, result.stage_ms)
+            reasons = fallback_reasons(result.fallbacks, result.unanswered)
+            gw.call_log.turn(session, result.transcript, result.speech.text, result.sources, reasons, result.stage_ms, private=result.private)
         if result.callback is not None:
             gw.call_log.callback(session, label, result.callback)
         if result.transfer_to is not None:

@@ -46,6 +46,12 @@ class BargeInPolicy:
             return Decision.IGNORE
         return Decision.CLEAR if now - self._speech_since >= self.min_speech_seconds else Decision.KEEP
 
+    def remaining(self, now: float) -> float | None:
+        """Seconds until the caller's current speech has lasted the minimum; None when they are not speaking."""
+        if self._speech_since is None:
+            return None
+        return max(0.01, self._speech_since + self.min_speech_seconds - now)
+
     def transcript(self, text: str, agent_speaking: bool) -> Decision:
         """What the caller said, once recognised: a turn of its own, or back-channel to ignore."""
         if not text.strip() or (agent_speaking and BACKCHANNEL.match(text)):

@@ -6,6 +6,7 @@ and never raises, so nothing here can cost the caller a turn.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 
@@ -13,6 +14,18 @@ from services.common.records.recorder import CallRecorder
 from services.gateway.callbacks import CallbackRequest
 from services.gateway.metrics import CALLBACK_REQUESTS, CALLS_CONTAINED, HANDOFFS
 from services.gateway.sessions import CallSession
+
+# Digits, and digits as words, in any grouping ("5 0 3, 5 5 5", "five oh three", "503-555-0142").
+_DIGITS = re.compile(r"(?:\b(?:\d|zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple)\b[\s,.-]*)+", re.IGNORECASE)
+
+
+def fallback_reasons(stage_fallbacks: list[str], unanswered: bool) -> list[str]:
+    """Why a turn's answer is a fallback ("stt:UNAVAILABLE", "not_in_documents"); empty when it is not one."""
+    return stage_fallbacks + ["not_in_documents"] * unanswered
+
+
+def mask_digits(text: str) -> str:
+    return _DIGITS.sub("[number] ", text).strip()
 
 
 class CallLog:
@@ -24,16 +37,23 @@ class CallLog:
 
     def turn(
         self, session: CallSession, caller: str, answer: str, sources: Iterable[str] = (), fallback_reasons: list[str] | None = None,
-        latency_ms: dict[str, float] | None = None, barge_in: bool = False,
-    ) -> None:
-        """One exchange; a turn with fallback reasons means the agent needed help on this call."""
+        latency_ms: dict[str, float] | None = None, barge_in: bool = False, index: int | None = None, private: bool = False,
+    ) -> int:
+        """One exchange (a new turn, or the turn at `index` again, say cut short by a barge-in); its index. A turn
+        with fallback reasons means the agent needed help on this call. A `private` turn holds the caller's phone
+        number (given, or read back digit by digit): its digits are never stored, whatever the org's policy."""
         reasons = fallback_reasons or []
-        session.recorded_turns += 1
+        if index is None:
+            session.recorded_turns += 1
+            index = session.recorded_turns
         session.needed_help |= bool(reasons)
+        if private:
+            caller, answer = mask_digits(caller), mask_digits(answer)
         self.recorder.turn_recorded(
-            session.call_sid, session.org_id, session.recorded_turns, caller, answer, sources, fallback=bool(reasons),
+            session.call_sid, session.org_id, index, caller, answer, sources, fallback=bool(reasons),
             fallback_reasons=reasons, latency_ms=latency_ms, barge_in=barge_in,
         )
+        return index
 
     def callback(self, session: CallSession, org_label: str, request: CallbackRequest) -> None:
         session.needed_help = True

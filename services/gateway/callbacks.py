@@ -38,9 +38,12 @@ _PERSON = re.compile(
 _YES = re.compile(r"^\W*(yes|yeah|yep|yup|sure|please|ok(ay)?|go ahead|that'?s (right|correct)|correct|right|absolutely|of course)\b", re.IGNORECASE)
 _NO = re.compile(r"^\W*(no|nope|nah|not really|incorrect|wrong|that'?s (wrong|not right))\b", re.IGNORECASE)
 _NAME_LEAD = re.compile(
-    r"^\W*((yes|yeah|sure|okay|ok|hi|hello)\W+)*(it'?s|this is|i'?m|i am|my name is|my name'?s|name'?s|the name is|call me)\W+",
+    r"^\W*((yes|yeah|sure|okay|ok|hi|hello)\W+)*(it'?s(?!\s+about\b)|this is|i'?m|i am|my name is|my name'?s|name'?s|the name is|call me)\W+",
     re.IGNORECASE,
 )
+# "Oh, it's ..." is not a zero; digits after "extension" are not part of the number.
+_INTERJECTION = re.compile(r"^\W*oh\b\s*[,!.]", re.IGNORECASE)
+_EXTENSION = re.compile(r"\b(extension|ext)\b.*", re.IGNORECASE | re.DOTALL)
 # Digits as said ("oh" for zero); not "to" or "for", which are more often words than digits.
 _DIGIT_WORDS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
@@ -66,6 +69,8 @@ class Step:
     text: str
     callback: CallbackRequest | None = None
     transfer_to: str | None = None
+    # The turn holds the caller's phone number (given or read back): stored with its digits masked.
+    private: bool = False
 
 
 def wants_person(text: str) -> bool:
@@ -83,6 +88,7 @@ def spoken_digits(number: str) -> str:
 
 def heard_number(text: str) -> str:
     """The digits a caller said ("five oh three 555 0142", "503-555-0142"), or "" when it is not a number."""
+    text = _EXTENSION.sub("", _INTERJECTION.sub("", text))
     digits = []
     for token in re.findall(r"[a-z]+|\d", text.lower()):
         if token.isdigit():
@@ -103,7 +109,7 @@ def heard_number(text: str) -> str:
     return number if 7 <= len(number) <= 15 else ""
 
 
-def _name(text: str) -> str:
+def _name_in(text: str) -> str:
     words = re.sub(r"[^\w' -]", " ", _NAME_LEAD.sub("", text)).split()
     return " ".join(words[:_MAX_NAME_WORDS]).strip().title()
 
@@ -129,13 +135,14 @@ class CallbackDialogue:
 
     def respond(self, text: str, keypad_zero: bool = False) -> Step | None:
         """The agent's next words when this turn belongs to the dialogue; None when it is a question for the
-        documents (and any offer that was open is dropped)."""
-        if keypad_zero or wants_person(text):
-            return self._person()
+        documents (and any offer that was open is dropped). Asking for a person counts until a message is being
+        taken: then "I want to talk to someone about my refund" is what the message is about."""
         step = self.state.get("step")
-        if not step:
-            return None
-        return getattr(self, f"_{step}")(text[:MAX_MESSAGE_CHARACTERS].strip())
+        if keypad_zero or (step in (None, "offered") and wants_person(text)):
+            return self._person()
+        handlers = {"offered": self._offered, "name": self._name, "about": self._about, "confirm": self._confirm, "number": self._number}
+        handler = handlers.get(step or "")
+        return handler(text[:MAX_MESSAGE_CHARACTERS].strip()) if handler else None
 
     def _person(self) -> Step:
         handoff = self.org.handoff
@@ -159,28 +166,27 @@ class CallbackDialogue:
         return None
 
     def _name(self, text: str) -> Step:
-        self.state.update(step="about", name=_name(text) or "there")
+        self.state.update(step="about", name=_name_in(text) or "there")
         return Step(ASK_ABOUT.format(name=self.state["name"]))
 
     def _about(self, text: str) -> Step:
         self.state["about"] = text
         if self.caller_id:
             self.state.update(step="confirm", number=self.caller_id)
-            return Step(CONFIRM_NUMBER.format(digits=spoken_digits(self.caller_id)))
+            return Step(CONFIRM_NUMBER.format(digits=spoken_digits(self.caller_id)), private=True)
         self.state["step"] = "number"
         return Step(ASK_NUMBER)
 
     def _confirm(self, text: str) -> Step:
+        number = heard_number(text)  # "no, call 415 555 0123", or "yes, but 415 555 0123 is better"
+        if number and number != re.sub(r"\D", "", self.state["number"]):
+            return self._number(number)
         if _NO.match(text):
-            number = heard_number(text)  # "no, call 415 555 0123"
-            if number:
-                return self._number(number)
             self.state["step"] = "number"
-            return Step(ASK_NUMBER)
+            return Step(ASK_NUMBER, private=True)
         if _YES.match(text):
             return self._taken()
-        number = heard_number(text)
-        return self._number(number) if number else Step(CONFIRM_GIVEN.format(digits=spoken_digits(self.state["number"])))
+        return Step(CONFIRM_GIVEN.format(digits=spoken_digits(self.state["number"])), private=True)
 
     def _number(self, text: str) -> Step:
         number = heard_number(text)
@@ -189,11 +195,11 @@ class CallbackDialogue:
             if self.state["attempts"] >= 2 and self.caller_id:
                 self.state["number"] = self.caller_id  # keep the caller ID rather than lose the message
                 return self._taken()
-            return Step(NUMBER_AGAIN)
+            return Step(NUMBER_AGAIN, private=True)
         self.state.update(step="confirm", number=number)
-        return Step(CONFIRM_GIVEN.format(digits=spoken_digits(number)))
+        return Step(CONFIRM_GIVEN.format(digits=spoken_digits(number)), private=True)
 
     def _taken(self) -> Step:
         request = CallbackRequest(self.state.get("name", ""), self.state["number"], self.state.get("about", ""), self.state.get("reason", ""))
         self.state.clear()
-        return Step(TAKEN.format(name=request.name or "there", digits=spoken_digits(request.number)), callback=request)
+        return Step(TAKEN.format(name=request.name or "there", digits=spoken_digits(request.number)), callback=request, private=True)

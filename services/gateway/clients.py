@@ -9,8 +9,11 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.generated.voiceagent.v1 import llm_pb2_grpc, retrieval_pb2_grpc, stt_pb2_grpc, tts_pb2_grpc
+from services.common.generated.voiceagent.v1 import llm_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc, stt_pb2_grpc, tts_pb2_grpc
+from services.common.logs import get_logger
 from services.gateway.config import GatewaySettings
+
+log = get_logger(__name__)
 
 SERVICE_NAMES = {
     "stt": "voiceagent.v1.SpeechToText",
@@ -22,11 +25,16 @@ SERVICE_NAMES = {
 
 # gRPC backs off reconnecting up to two minutes by default, so a service that restarted was still avoided for
 # seconds (turns fell back meanwhile): reconnect attempts stay at most a second apart.
+# Round robin: with a dns:/// address (every ready replica, as retrieval has in the cluster) calls spread over
+# all of them and a replica that goes away is skipped; with one address it changes nothing.
 CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.lb_policy_name", "round_robin"),
 ]
+# Loading an org's shard on a cold replica; the call never waits for it.
+WARM_TIMEOUT_SECONDS = 10.0
 
 
 class ServiceClients:
@@ -57,6 +65,14 @@ class ServiceClients:
                 if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1 or time.monotonic() >= deadline:
                     raise
         raise AssertionError("unreachable")
+
+    async def warm(self, org_id: str, call_sid: str) -> None:
+        """Ask retrieval to load the org's shard while the greeting plays, so the first question is not the one
+        that pays for a cold replica. Best effort: a failure here costs nothing but that head start."""
+        try:
+            await self.retrieval.Warm(retrieval_pb2.WarmRequest(org_id=org_id), timeout=WARM_TIMEOUT_SECONDS, metadata=[("x-call-sid", call_sid)])
+        except grpc.aio.AioRpcError as error:
+            log.info("retrieval.warm_failed", code=error.code().name)
 
     async def readiness(self) -> dict[str, bool]:
         status = {}

@@ -7,9 +7,13 @@ Twilio reports, each as long as the recording timeout).
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 STILL_THERE = "Are you still there?"
+HOW_CAN_I_HELP = "Great. How can I help?"
+# A caller's answer to STILL_THERE that asks nothing: answered as such, not searched in the documents.
+_PRESENT = re.compile(r"^\W*(yes|yeah|yep|yup|hello|hi|sorry|i'?m (still )?here|still here)(\W+(yes|i'?m (still )?here|still here|sorry))*\W*$", re.IGNORECASE)
 
 
 class IdleAction(Enum):
@@ -23,3 +27,8 @@ def idle_action(silent_seconds: float, prompted: bool, limit_seconds: float) -> 
     if silent_seconds < limit_seconds:
         return IdleAction.WAIT
     return IdleAction.HANG_UP if prompted else IdleAction.PROMPT
+
+
+def says_present(text: str) -> bool:
+    """Whether the caller's words only say they are still on the line."""
+    return bool(_PRESENT.match(text[:200]))

@@ -42,7 +42,7 @@ MALFORMED_STREAM_MESSAGES = Counter(
 # "idle_timeout": a stream silent for GATEWAY_STREAM_IDLE_SECONDS; "protocol_error": too many malformed messages.
 CALL_OUTCOMES = (
     "completed", "busy", "failed", "no-answer", "canceled", "rate_limited", "disconnected", "handed_back", "idle_timeout",
-    "protocol_error", "caller_idle",
+    "protocol_error", "caller_idle", "transferred",
 )
 TURN_OUTCOMES = (
     "answered", "fallback", "not_heard", "no_input", "caller_done", "turn_limit", "rate_limited", "silence", "idle_prompt",

@@ -22,6 +22,7 @@ from services.common import audio, media_streams
 from services.common.generated.voiceagent.v1 import common_pb2, tts_pb2, tts_pb2_grpc
 from services.common.logs import get_logger
 from services.common.sentences import lead_phrase
+from services.gateway.call_log import fallback_reasons
 from services.gateway.metrics import FALLBACKS, STREAM_LATENCY
 
 log = get_logger(__name__)
@@ -77,10 +78,11 @@ class AnswerNotes:
     unanswered: bool = False
     # The answer ended by offering to take a message for a callback.
     offered: bool = False
+    # Words that hold the caller's phone number (a read-back): stored masked, whatever the org's policy.
+    private: bool = False
 
     def reasons(self) -> list[str]:
-        """Why the answer is a fallback, for the call store; empty when it is not one."""
-        return self.fallbacks + ["not_in_documents"] * self.unanswered
+        return fallback_reasons(self.fallbacks, self.unanswered)
 
 
 @dataclass
@@ -115,6 +117,8 @@ class Reply:
         # The caller's words this reply answers (empty for greetings and fixed messages).
         self.question = question
         self.notes = notes or AnswerNotes()
+        # The turn's index in the call store once recorded: a barge-in updates that turn rather than adding one.
+        self.turn_index: int | None = None
         # Sentences sent so far, each with the mark that follows it.
         self.marks: list[tuple[str, str]] = []
         # The ["agent", text] history entry this reply keeps up to date, once released.

@@ -17,7 +17,7 @@ import time
 from urllib.parse import urlsplit
 
 import httpx
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from twilio.request_validator import RequestValidator
 
 from services.common.logs import get_logger
@@ -34,8 +34,9 @@ class RecordingUnavailableError(RuntimeError):
     """Twilio did not deliver the recording (still missing after retries, too large, timed out)."""
 
 
-def public_url(request: Request, settings: GatewaySettings) -> str:
-    """The URL Twilio signed: the configured public base, the proxy's view when trusted, else our own."""
+def public_url(request: HTTPConnection, settings: GatewaySettings) -> str:
+    """The URL Twilio signed (or, for a Media Stream, opened): the configured public base, the proxy's view when
+    trusted, else our own."""
     path_and_query = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/") + path_and_query

@@ -33,9 +33,10 @@ from services.gateway.answers import AnswerPipeline, search_query
 from services.gateway.barge_in import BargeInPolicy, Decision
 from services.gateway.call_control import CallControlError
 from services.gateway.callbacks import NO_ONE_AVAILABLE, OFFER, CallbackDialogue
-from services.gateway.idle import STILL_THERE, IdleAction, idle_action
+from services.gateway.idle import HOW_CAN_I_HELP, STILL_THERE, IdleAction, idle_action, says_present
 from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS, MALFORMED_STREAM_MESSAGES
 from services.gateway.replies import TELEPHONE, AnswerNotes, Milestones, Reply, Voice
+from services.gateway.security import public_url
 from services.gateway.sessions import CallSession
 
 log = get_logger(__name__)
@@ -85,11 +86,14 @@ class StreamingCall:
         self.barge_in = BargeInPolicy(self.settings.barge_in_min_speech_ms / 1000)
         self.barge_in_timer: asyncio.Task | None = None
         self.transfer: asyncio.Task | None = None
+        self.ending: asyncio.Task | None = None
         self.played: set[str] = set()
         self.handed_back = False
         # How the gateway itself ended the call ("caller_idle"), when it did.
         self.ended_by_agent = ""
         self.idle_prompted = False
+        # The last thing the agent asked was "are you still there?": a "yes, I'm here" is answered as such.
+        self.asked_if_present = False
         self.last_activity = time.perf_counter()
         self.speech_ended_at = time.perf_counter()
         self._send_lock = asyncio.Lock()
@@ -144,6 +148,9 @@ class StreamingCall:
             return
         org_id_var.set(org.org_id)
         self.org, self.label, self.stream_sid = org, self.gw.orgs.label(org.org_id), start.stream_sid
+        # Where Twilio reaches this gateway (for the callbacks of a transfer): the stream's own public URL.
+        stream_url = public_url(self.ws, self.settings)
+        self.base_url = stream_url[: stream_url.rindex("/voice/stream")].replace("ws", "http", 1)
         opened = await self.gw.store.get(call_sid)
         self.session = opened or CallSession(call_sid=call_sid, org_id=org.org_id)
         self.voice = Voice(
@@ -160,17 +167,26 @@ class StreamingCall:
             outcome = await self._receive()
         finally:
             self.audio_in.put_nowait(None)
-            for task in (self.barge_in_timer, listener, idle_watch, self.transfer):
+            for task in (self.barge_in_timer, listener, idle_watch, self.transfer, self.ending):
                 if task is not None:
                     task.cancel()
             for reply in (self.reply, self.prepared):
                 if reply is not None:
                     reply.cancel()
-            # The inbound webhook opened the session and counted the call as active; the stream ends it.
-            if await self.gw.store.delete(call_sid) is not None and opened is not None:
-                ACTIVE_CALLS.dec()
             CALLS.labels(self.label, outcome).inc()
-            self.gw.call_log.ended(self.session, self.label, outcome)
+            if outcome == "transferred":
+                # The call goes on without the stream: /voice/handoff-ended may take a message (as a turn-based
+                # call, with this session's caller and turn count) and the final status callback ends it.
+                self.session.outcome = outcome
+                await self.gw.store.put(self.session)
+            else:
+                # The inbound webhook opened the session and counted the call as active; the stream ends it, unless
+                # Twilio's final status callback already did (then the call's end is recorded there).
+                ended = await self.gw.store.delete(call_sid)
+                if ended is not None and opened is not None:
+                    ACTIVE_CALLS.dec()
+                if ended is not None or opened is None:
+                    self.gw.call_log.ended(self.session, self.label, outcome)
             log.info("stream.ended", outcome=outcome, turns=self.session.turns)
 
     async def _receive(self) -> str:
@@ -212,7 +228,6 @@ class StreamingCall:
         except WebSocketDisconnect:
             return self.ended_by_agent or ("handed_back" if self.handed_back else "disconnected")
 
-
     async def _close(self, code: int) -> None:
         try:
             await self.ws.close(code=code)
@@ -241,7 +256,7 @@ class StreamingCall:
                 continue
             action = idle_action(now - self.last_activity, self.idle_prompted, limit)
             if action is IdleAction.PROMPT:
-                self.idle_prompted, self.last_activity = True, now
+                self.idle_prompted, self.asked_if_present, self.last_activity = True, True, now
                 log.info("stream.caller_idle", action="prompt")
                 self._speak(Reply(self.voice, _fixed([STILL_THERE])))
             elif action is IdleAction.HANG_UP:
@@ -267,8 +282,12 @@ class StreamingCall:
         await self.gw.store.put(self.session)
         if self.settings.turn_details_header:
             # For the local call simulator only (it carries what the caller said): the turn as the gateway saw it.
-            details = {"caller": reply.question, "agent": reply.entry[1], "sources": reply.notes.sources, "fallbacks": reply.notes.fallbacks}
-            await self.send(media_streams.mark("turn:" + json.dumps(details)[: media_streams.MAX_OUTBOUND_MARK_CHARS]))
+            details = {"caller": reply.question[:2000], "agent": reply.entry[1][:4000], "sources": reply.notes.sources[:20],
+                       "fallbacks": reply.notes.fallbacks}
+            await self.send(media_streams.mark("turn:" + json.dumps(details)))
+        if self.session.turns >= self.org.max_turns and self.ending is None:
+            # Its own task: this runs inside the reply that just finished, which speaking the goodbye replaces.
+            self.ending = asyncio.create_task(self._say_goodbye("turn_limit"))
 
     def _record_turn(self, reply: Reply, said: str, barge_in: bool) -> None:
         """The turn for the call store: what the caller asked, what they heard of the answer (all of it, or up to
@@ -276,8 +295,11 @@ class StreamingCall:
         take a message opens that dialogue."""
         notes = reply.notes
         latency = reply.milestones.as_ms() if reply.milestones else {}
-        self.gw.call_log.turn(self.session, reply.question, said, notes.sources, notes.reasons(), latency, barge_in)
-        if notes.offered:
+        reply.turn_index = self.gw.call_log.turn(
+            self.session, reply.question, said, notes.sources, notes.reasons(), latency, barge_in, index=reply.turn_index,
+            private=notes.private,
+        )
+        if notes.offered and OFFER in said:  # only an offer the caller heard opens the dialogue
             CallbackDialogue(self.org, self.session.message, self.session.caller).offer()
 
     def _agent_speaking(self) -> bool:
@@ -347,23 +369,30 @@ class StreamingCall:
             self.prepared = self._answer(text)
 
     async def _barge_in_unless_brief(self) -> None:
-        """Asks the barge-in policy once the caller has had `barge_in_min_speech_ms` to stop (back-channel)."""
-        await asyncio.sleep(self.settings.barge_in_min_speech_ms / 1000)
-        if self.barge_in.check(time.perf_counter(), self._agent_speaking()) is Decision.CLEAR:
-            await self._barge_in()
+        """Asks the barge-in policy once the caller has had `barge_in_min_speech_ms` to stop (back-channel), and
+        again while their speech keeps restarting after short pauses."""
+        wait = self.settings.barge_in_min_speech_ms / 1000
+        while True:
+            await asyncio.sleep(wait)
+            decision = self.barge_in.check(time.perf_counter(), self._agent_speaking())
+            if decision is Decision.CLEAR:
+                await self._barge_in()
+            wait = self.barge_in.remaining(time.perf_counter())
+            if decision is not Decision.KEEP or wait is None:
+                return
 
     async def _barge_in(self) -> None:
         """Stop talking: drop queued audio, cancel the answer, remember only what the caller heard."""
+        reply = self.reply
         if not self._agent_speaking():
             return
         await self.send(media_streams.clear())
-        reply = self.reply
         reply.cancel()
         if reply.entry is not None:
             reply.entry[1] = " ".join(sentence for mark, sentence in reply.marks if mark in self.played)
         heard_characters = len(reply.entry[1]) if reply.entry is not None else 0
         if reply.entry is not None:
-            self._record_turn(reply, reply.entry[1], barge_in=True)
+            self._record_turn(reply, reply.entry[1], barge_in=True)  # the same turn, as far as it was heard
         reply.marks.clear()
         BARGE_INS.labels(self.label).inc()
         CANCELLED_ANSWERS.labels(self.label).inc()
@@ -379,6 +408,15 @@ class StreamingCall:
             return
         if decision is Decision.CLEAR:
             await self._barge_in()
+        if self.asked_if_present and says_present(text):
+            self.asked_if_present = False
+            if prepared is not None:
+                prepared.cancel()
+            entry = ["agent", ""]
+            self.session.history += [["caller", text], entry]
+            self._speak(Reply(self.voice, _fixed([HOW_CAN_I_HELP]), question=text), entry)
+            return
+        self.asked_if_present = False
         if await self._dialogue_turn(text, prepared=prepared):
             return
         reply = prepared or self._answer(text)
@@ -390,6 +428,8 @@ class StreamingCall:
 
     async def _dialogue_turn(self, text: str, keypad_zero: bool = False, prepared: Reply | None = None) -> bool:
         """Message taking or a request for a person (services/gateway/callbacks.py): True when this turn was one."""
+        if self.transfer is not None and not self.transfer.done():
+            return True  # already connecting the caller: a second request changes nothing
         dialogue = CallbackDialogue(self.org, self.session.message, self.session.caller)
         step = dialogue.respond(text, keypad_zero=keypad_zero)
         if step is None:
@@ -402,23 +442,26 @@ class StreamingCall:
             self.gw.call_log.callback(self.session, self.label, step.callback)
         entry = ["agent", ""]
         self.session.history += ([["caller", text]] if text else []) + [entry]
-        reply = Reply(self.voice, _fixed([step.text]), question=text)
+        reply = Reply(self.voice, _fixed([step.text]), question=text, notes=AnswerNotes(private=step.private))
         self._speak(reply, entry)
         if step.transfer_to is not None:
-            self.gw.call_log.handoff(self.session, self.label, step.transfer_to, "keypad" if keypad_zero else "asked")
-            self.transfer = asyncio.create_task(self._transfer(reply, step.transfer_to))
+            trigger = "keypad" if keypad_zero else "asked"
+            self.transfer = asyncio.create_task(self._transfer(reply, step.transfer_to, trigger))
         return True
 
-    async def _transfer(self, announcement: Reply, number: str) -> None:
-        """Once "connecting you" has played, redirect the live call to a <Dial> (which ends this stream). If
-        Twilio will not take it, the caller is offered a message instead."""
-        await announcement.task
+    async def _transfer(self, announcement: Reply, number: str, trigger: str) -> None:
+        """Once "connecting you" has played (or the caller talked over it), redirect the live call to a <Dial>,
+        which ends this stream. If Twilio will not take it, the caller is offered a message instead."""
+        await asyncio.wait([announcement.task])  # never raises: a barge-in over the announcement does not stop this
         while self._agent_speaking():
             await asyncio.sleep(0.05)
+        # Set first: Twilio may end the stream before its REST answer reaches us.
+        self.ended_by_agent = "transferred"
         try:
-            await self.gw.call_control.redirect(self.session.call_sid, twiml.dial(number, self.settings.public_base_url))
-            self.ended_by_agent = "transferred"
+            await self.gw.call_control.redirect(self.session.call_sid, twiml.dial(number, self.base_url))
+            self.gw.call_log.handoff(self.session, self.label, number, trigger)
         except CallControlError:
+            self.ended_by_agent = ""
             self.gw.call_log.handoff_unanswered(self.label)
             self.session.message.clear()
             self.session.message.update(step="name", reason="transfer_failed")

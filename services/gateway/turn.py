@@ -23,7 +23,7 @@ from services.gateway.audio_urls import AudioCache, AudioUrlSigner
 from services.gateway.callbacks import CallbackDialogue, CallbackRequest, Step
 from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
-from services.gateway.idle import STILL_THERE, IdleAction, idle_action
+from services.gateway.idle import HOW_CAN_I_HELP, STILL_THERE, IdleAction, idle_action, says_present
 from services.gateway.metrics import FALLBACKS, STAGE_SECONDS
 from services.gateway.security import RecordingDownloader, RecordingRefusedError, RecordingUnavailableError
 from services.gateway.sessions import CallSession
@@ -60,6 +60,8 @@ class TurnResult:
     # A message the caller left for a callback, to store; a number to transfer the call to.
     callback: CallbackRequest | None = None
     transfer_to: str | None = None
+    # The turn holds the caller's phone number: stored with its digits masked.
+    private: bool = False
 
 
 class StageClock:
@@ -141,7 +143,9 @@ class TurnOrchestrator:
         """A turn of message taking or a request for a person, answered without the documents."""
         session.history += [["caller", text], ["agent", step.text]] if text else [["agent", step.text]]
         outcome = "transfer" if step.transfer_to else "callback_requested" if step.callback else "message"
-        return TurnResult(Speech(step.text), transcript=text, outcome=outcome, callback=step.callback, transfer_to=step.transfer_to)
+        return TurnResult(
+            Speech(step.text), transcript=text, outcome=outcome, callback=step.callback, transfer_to=step.transfer_to, private=step.private
+        )
 
     async def no_input(self, org: OrgConfig, org_label: str, session: CallSession) -> TurnResult:
         """The caller said nothing at all (Twilio sent no recording after its silence timeout)."""
@@ -214,7 +218,11 @@ class TurnOrchestrator:
             text = ""
         if not text:
             return self._not_heard(org, session)
+        prompted = session.idle_prompted
         session.empty_recordings, session.silent_seconds, session.idle_prompted = 0, 0.0, False
+        if prompted and says_present(text):
+            session.history += [["caller", text], ["agent", HOW_CAN_I_HELP]]
+            return TurnResult(Speech(HOW_CAN_I_HELP), transcript=text, outcome="idle_prompt")
         if GOODBYE_PHRASES.search(text) and not dialogue.active:
             session.history.append(["caller", text])
             return TurnResult(Speech(org.goodbye_message), end_call=True, transcript=text, outcome="caller_done")

@@ -62,7 +62,7 @@ class Endpointer:
         self.min_speech_frames = max(1, min_speech_ms // FRAME_MS)
         self.end_silence_frames = max(1, end_silence_ms // FRAME_MS)
         # 0, or not shorter than the end silence: no pauses are reported.
-        self.pause_frames = pause_ms // FRAME_MS if 0 < pause_ms < end_silence_ms else 0
+        self.pause_frames = pause_ms // FRAME_MS if 0 < pause_ms // FRAME_MS < self.end_silence_frames else 0
         # The longest wait after an incomplete phrase; 0 (or no pauses): every turn ends at the end silence.
         waits = self.pause_frames and incomplete_silence_ms > end_silence_ms
         self.incomplete_silence_frames = incomplete_silence_ms // FRAME_MS if waits else 0

@@ -51,6 +51,7 @@ _WORD = re.compile(r"[a-z0-9']+(?:-[a-z0-9']+)*")
 # Trailing off as the recogniser writes it: "and...", "a B..", "503-". (A final comma is no sign: it often
 # closes a complete question.)
 _TRAILING_OFF = re.compile(r"(\.\.|…|[-–—])\s*$")
+_LIST_ITEM_WORDS = 4
 _LIST_JOINER = re.compile(r"\b(and|or)\b")
 # A phrase is judged on its last words only: enough for any of the rules above, and bounded work per pause.
 _TAIL_CHARACTERS = 200
@@ -90,9 +91,12 @@ def _stutters(words: list[str]) -> bool:
 def _list_in_progress(tail: str) -> bool:
     """Items separated by commas and no "and"/"or" before the last ("brakes, a chain, gears" or "eggs, toast,"):
     more are coming."""
+    if re.search(r"[.?!]\s*$", tail):
+        return False  # a sentence that ends: "Hi, yes, what time do you open?" is no list
     items = [item for item in tail.split(",") if item.strip()]
     listing = len(items) >= 3 or (len(items) == 2 and tail.rstrip().endswith(","))
-    return listing and not _LIST_JOINER.search(items[-1])
+    # A list's items are short: "brakes, a new chain, gears", not clauses.
+    return listing and all(len(item.split()) <= _LIST_ITEM_WORDS for item in items[1:]) and not _LIST_JOINER.search(items[-1])
 
 
 def _dictation_unfinished(tail: str, words: list[str]) -> bool:

@@ -137,5 +137,10 @@ def test_a_streaming_caller_who_asks_for_a_person_is_transferred_through_twilios
     assert stack["twilio"].updates, "the gateway did not redirect the call"
     call_sid, redirected = stack["twilio"].updates[-1]
     assert call_sid == "CA" + "6" * 32 and f">{TEAM}</Dial>" in redirected and "/voice/handoff-ended" in redirected
+    # Nobody answers the transfer: the call goes on as a turn-based call that takes a message, then ends.
+    after = sim.post("/voice/handoff-ended", {**common, "DialCallStatus": "no-answer"})
+    assert json.loads(after.headers["X-Voiceagent-Turn"])["answer"] == NO_ONE_AVAILABLE and "<Record" in after.text
+    sim.hang_up(common)
     detail = recorded(stack, call_sid, until=lambda detail: detail.handoffs and detail.call.ended_at is not None)
-    assert detail.call.mode == "streaming" and detail.call.outcome == "transferred"
+    assert detail.call.mode == "streaming" and detail.call.outcome == "transferred" and detail.call.turns_count >= 1
+    assert [turn.turn_index for turn in detail.turns] == sorted({turn.turn_index for turn in detail.turns})

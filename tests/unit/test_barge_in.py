@@ -49,3 +49,11 @@ def test_a_question_over_the_agent_interrupts_and_the_same_words_after_it_are_a_
     assert policy.transcript("Wait, are you open on Sunday?", agent_speaking=True) is Decision.CLEAR
     assert policy.transcript("Yeah.", agent_speaking=False) is Decision.KEEP
     assert policy.transcript("  ", agent_speaking=False) is Decision.IGNORE
+
+
+def test_the_policy_says_how_long_until_restarted_speech_has_lasted_the_minimum():
+    policy = BargeInPolicy(MIN_SPEECH)
+    assert policy.remaining(0.0) is None
+    policy.speech_started(1.0)
+    assert policy.remaining(1.2) == pytest.approx(0.3)
+    assert policy.check(1.2, agent_speaking=True) is Decision.KEEP and policy.check(1.5, agent_speaking=True) is Decision.CLEAR

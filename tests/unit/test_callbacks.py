@@ -105,3 +105,25 @@ def test_numbers_are_heard_in_words_or_digits_and_read_back_in_groups():
 def test_an_offer_is_what_the_agent_says_after_the_fallback():
     state: dict = {}
     assert CallbackDialogue(org(), state, "").offer() == OFFER and state["step"] == "offered"
+
+
+def test_asking_for_someone_while_leaving_a_message_is_what_the_message_is_about():
+    steps, state = conversation(["Yes.", "Sam", "I want to talk to someone about my refund."], handoff=None)
+    assert steps[2].text.startswith("Should we call you back") and state["about"] == "I want to talk to someone about my refund."
+
+
+def test_a_number_given_with_a_yes_is_the_number_used():
+    steps, _ = conversation(["Yes.", "Sam", "A refund.", "Yes, but please call 415 555 0123 instead.", "Yes."])
+    assert steps[4].callback.number == "4155550123"
+
+
+def test_an_interjection_and_an_extension_are_not_digits_and_it_is_about_is_not_a_name():
+    assert heard_number("Oh, it's 415 555 0123") == "4155550123"
+    assert heard_number("415 555 0123 extension 12") == "4155550123"
+    steps, state = conversation(["Sure, it's about my bike."])
+    assert steps[0].text == "Sure. What's your name?" and state["step"] == "name"
+
+
+def test_turns_that_hold_the_callers_number_are_marked_private():
+    steps, _ = conversation(["Yes.", "Sam", "A refund.", "Yes."])
+    assert [step.private for step in steps] == [False, False, True, True]

@@ -154,3 +154,8 @@ def test_without_verdicts_the_end_silence_alone_ends_the_turn():
     for incomplete_silence_ms in (0, 200):  # off, or not longer than the end silence
         detector = endpointer(end_silence_ms=250, pause_ms=150, incomplete_silence_ms=incomplete_silence_ms)
         assert feed_until_undecided(detector, np.concatenate([speech(0.8), silence(1.0)])) is None
+
+
+def test_a_pause_in_the_same_frame_as_the_end_silence_is_no_pause():
+    detector = endpointer(end_silence_ms=259, pause_ms=250, incomplete_silence_ms=1500)
+    assert detector.pause_frames == 0 and detector.incomplete_silence_frames == 0

@@ -55,3 +55,8 @@ def test_unfinished_phrases_keep_the_turn_open(words):
 def test_only_the_end_of_a_long_transcript_is_read():
     assert is_complete("and " * 10_000 + "what time do you open?")
     assert not is_complete("What time do you open? " * 1_000 + "and on")
+
+
+@pytest.mark.parametrize("words", ["Hi, yes, what time do you open on Saturday?", "Thanks, that is all I need, bye.", "Yes, please, that would be great."])
+def test_commas_in_a_finished_sentence_are_not_a_list(words):
+    assert is_complete(words)
