@@ -4,7 +4,9 @@ It runs what a user would: `voiceagent up` in the background, `voiceagent
 ingest`, then `voiceagent call`, which drives the gateway exactly as Twilio
 does (signed webhooks, the caller's audio served as a recording, the TwiML
 followed), prints the conversation with per-stage latency and writes the
-answer audio to out/.
+answer audio to out/. The caller asks something the documents do not cover
+and leaves a message for a callback; the demo ends by showing the call as
+the call store recorded it, and the callback request.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VOICEAGENT = str(Path(sys.executable).parent / "voiceagent")
 GATEWAY = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000")
-CALLER_TURNS = ["What time do you open on Saturday?", "And on Sundays?", "Great, thanks. Goodbye!"]
+CALLER_TURNS = [
+    "What time do you open on Saturday?", "And on Sundays?", "Do you rent out kayaks?", "Yes, please.",
+    "My name is John Smith.", "I'd like to rent two kayaks next weekend.", "Yes, that's right.", "No, that's all. Goodbye!",
+]
 
 
 def banner(text: str) -> None:
@@ -49,6 +54,19 @@ def run(*args: str) -> None:
     subprocess.run([VOICEAGENT, *args], cwd=REPO_ROOT, check=True)
 
 
+def latest_call(org: str, timeout: float = 10) -> str:
+    """The org's newest call once its end is recorded (the gateway writes records off the call path)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = subprocess.run([VOICEAGENT, "calls", "list", "--org", org, "--json"], cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+        calls = json.loads(listed.stdout)["calls"]
+        if calls and (calls[0]["ended_at"] or time.monotonic() > deadline):
+            return calls[0]["call_sid"]
+        if time.monotonic() > deadline:
+            raise SystemExit("the call store has no call for the demo")
+        time.sleep(0.5)
+
+
 def main() -> int:
     banner("voiceagent up (retrieval, stt, llm, tts and the gateway, offline defaults)")
     up = subprocess.Popen([VOICEAGENT, "up"], cwd=REPO_ROOT)
@@ -60,6 +78,10 @@ def main() -> int:
         run("ingest", "--org", "acme", "--rebuild", "data/acme/knowledge")
         banner("a simulated phone call to Acme Bicycle Works (+14155550100)")
         run("call", "--org", "acme", *[arg for turn in CALLER_TURNS for arg in ("--say", turn)])
+        banner("the call as the call store recorded it")
+        run("calls", "show", latest_call("acme"))
+        banner("the message the caller left")
+        run("callbacks", "list", "--org", "acme", "--status", "new")
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(60)

@@ -15,8 +15,10 @@ from services.gateway.callbacks import CallbackRequest
 from services.gateway.metrics import CALLBACK_REQUESTS, CALLS_CONTAINED, HANDOFFS
 from services.gateway.sessions import CallSession
 
-# Digits, and digits as words, in any grouping ("5 0 3, 5 5 5", "five oh three", "503-555-0142").
-_DIGITS = re.compile(r"(?:\b(?:\d|zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple)\b[\s,.-]*)+", re.IGNORECASE)
+# Three or more digits, or digits as words, in any grouping ("5 0 3, 5 5 5", "five oh three", "503-555-0142"):
+# a phone number or part of one, not "two kayaks".
+_DIGIT = r"(?:\d+|zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple)"
+_DIGITS = re.compile(rf"\b{_DIGIT}(?:[\s,.-]+{_DIGIT}\b){{2,}}|\b\d{{3,}}\b", re.IGNORECASE)
 
 
 def fallback_reasons(stage_fallbacks: list[str], unanswered: bool) -> list[str]:
@@ -25,7 +27,7 @@ def fallback_reasons(stage_fallbacks: list[str], unanswered: bool) -> list[str]:
 
 
 def mask_digits(text: str) -> str:
-    return _DIGITS.sub("[number] ", text).strip()
+    return _DIGITS.sub("[number]", text)
 
 
 class CallLog:
@@ -73,4 +75,4 @@ class CallLog:
         if session.turns and not session.needed_help:
             CALLS_CONTAINED.labels(org_label).inc()
         elapsed = duration_seconds if duration_seconds is not None else round(time.time() - session.started_at, 1)
-        self.recorder.call_ended(session.call_sid, session.org_id, outcome, session.turns, duration_seconds=elapsed)
+        self.recorder.call_ended(session.call_sid, session.org_id, outcome, session.recorded_turns, duration_seconds=elapsed)

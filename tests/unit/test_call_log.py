@@ -27,7 +27,9 @@ def test_a_barge_in_updates_the_turn_it_cut_short_rather_than_adding_one():
 def test_a_private_turn_never_stores_the_digits_of_a_phone_number():
     recorder, session = RecorderDouble(), CallSession(call_sid="CA1", org_id="acme")
     CallLog(recorder).turn(session, "five oh three five five five oh one four two", "I have 5 0 3, 5 5 5, 0 1 4 2. Is that right?", private=True)
-    assert recorder.turns[0]["caller"] == "[number]" and recorder.turns[0]["answer"] == "I have [number] Is that right?"
+    assert recorder.turns[0]["caller"] == "[number]" and recorder.turns[0]["answer"] == "I have [number]. Is that right?"
+    assert mask_digits("I'd like to rent two kayaks") == "I'd like to rent two kayaks"
+    assert mask_digits("call 503-555-0142 or 4155550123") == "call [number] or [number]"
 
 
 def test_a_fallback_turn_means_the_agent_needed_help():
