@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
 from services.common.records import schema
+from services.common.records.events import EventDeliverer
 from services.common.records.recorder import CallRecorder
 from services.common.records.settings import RecordsSettings
 from services.gateway import callbacks, twiml
@@ -87,6 +88,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             log.error("gateway.refused_to_start", detail=str(error))
             raise
         recorder = CallRecorder.from_settings(records).start()
+        # Signed events (call.completed, callback.requested, handoff.started) from the outbox to each org's events_url.
+        deliverer = EventDeliverer.from_settings(records).start()
         store: SessionStore = (
             RedisSessionStore(settings.redis_url, settings.session_ttl_seconds)
             if settings.redis_url
@@ -126,6 +129,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         await http.aclose()
         # Whatever the database has not taken by then waits in the spool for the next start.
         await asyncio.to_thread(recorder.close, 5.0)
+        await asyncio.to_thread(deliverer.close, 5.0)
 
     app = FastAPI(title="voiceagent gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
 

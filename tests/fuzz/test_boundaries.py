@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from services.common.logs import redact
 from services.common.media_streams import MediaStreamError, parse
 from services.common.orgs import InvalidOrgIdError, OrgConfigError, UnknownOrgError, load_org_config
+from services.common.records.schema import upgrade
+from services.common.records.settings import default_database_url
 from services.gateway.app import create_app
 from services.gateway.audio_urls import AudioUrlSigner, InvalidAudioUrlError
 from services.gateway.config import GatewaySettings
@@ -112,6 +114,7 @@ def gateway_client(tmp_path_factory):
     config = json.loads((data_dir / "acme" / "config.json").read_text())
     (data_dir / "acme" / "config.json").write_text(json.dumps({**config, "speech_mode": "say"}))
     settings = GatewaySettings(data_dir=data_dir, insecure_skip_signature=True, redis_url="")
+    upgrade(default_database_url(data_dir))
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
