@@ -16,7 +16,9 @@ from services.cli import (
     event_commands,
     gap_commands,
     model_commands,
+    org_commands,
     retrieval_commands,
+    user_commands,
 )
 
 
@@ -27,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands.register(commands)
     call_commands.register(commands)
     db_commands.register(commands)
-    for records_commands in (call_records_commands, callback_commands, gap_commands, audit_commands, event_commands):
+    for records_commands in (call_records_commands, callback_commands, gap_commands, audit_commands, event_commands, user_commands,
+                            org_commands):
         records_commands.register(commands)
     return parser
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from services.common.handoff import HandoffConfig
+from services.common.handoff import HandoffConfig, validate_timezone
 from services.common.logs import clip
 
 ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
@@ -35,7 +35,15 @@ class InvalidOrgIdError(ValueError):
 
 
 class OrgConfigError(ValueError):
-    """config.json exists but is not valid; the message names the file and field."""
+    """config.json exists but is not valid; the message names the file and field.
+
+    `problems` maps each invalid field's dotted path ("handoff.number", "(root)") to what is wrong with it, so a
+    form can show each message next to its field.
+    """
+
+    def __init__(self, message: str, problems: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = dict(problems or {})
 
 
 class RecordsPolicy(BaseModel):
@@ -84,6 +92,8 @@ class OrgConfig(BaseModel):
     events_url: str | None = None
     # A person to transfer to, and when (services/common/handoff.py); without it callers can only leave a message.
     handoff: HandoffConfig | None = None
+    # The org's local time (IANA name), in which the console shows its calls; unset, the handoff's, else UTC.
+    timezone: str | None = None
 
     @field_validator("org_id")
     @classmethod
@@ -112,6 +122,15 @@ class OrgConfig(BaseModel):
             # Events are authenticated by their signature; a password here would sit in a config file and in logs.
             raise ValueError("must not carry credentials: receivers check the event signature instead")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_exists(cls, name: str | None) -> str | None:
+        return None if name is None else validate_timezone(name)
+
+    @property
+    def local_timezone(self) -> str:
+        return self.timezone or (self.handoff.timezone if self.handoff else "UTC")
 
     @model_validator(mode="after")
     def _overlap_smaller_than_chunk(self) -> OrgConfig:
@@ -151,14 +170,20 @@ def load_org_config(data_dir: Path, org_id: str) -> OrgConfig:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise OrgConfigError(f"{path}: not valid JSON: {exc}") from exc
+    return parse_org_config(raw, org_id, str(path))
+
+
+def parse_org_config(raw: object, org_id: str, source: str) -> OrgConfig:
+    """Validate a config document for `org_id`, wherever it came from (a file, the console's form, the
+    database); `source` names it in the error."""
     try:
         config = OrgConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"field {'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise OrgConfigError(f"{path}: {problems}") from exc
+        problems: dict[str, str] = {}
+        for error in exc.errors():
+            problems.setdefault(".".join(str(part) for part in error["loc"]) or "(root)", error["msg"])
+        raise OrgConfigError(f"{source}: " + "; ".join(f"field {field}: {message}" for field, message in problems.items()), problems) from exc
     if config.org_id != org_id:
-        raise OrgConfigError(f"{path}: field org_id: {config.org_id!r} does not match its directory {org_id!r}")
+        message = f"{config.org_id!r} does not match its directory {org_id!r}"
+        raise OrgConfigError(f"{source}: field org_id: {message}", {"org_id": message})
     return config

@@ -211,3 +211,54 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
 
     __table_args__ = (Index("ix_audit_org_id_at", "org_id", "at"), Index("ix_audit_at", "at"))
+
+
+class ConsoleUser(Base):
+    """Someone who signs in to the operator console (`voiceagent users add`).
+
+    An admin with no org sees and changes every org; an admin with an org, only that one; a viewer always has
+    exactly one org and changes nothing. The password is kept only as an argon2id hash.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # Stored lower-cased, so "Ann@Example.com" and "ann@example.com" are one account.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # "admin" or "viewer".
+    role: Mapped[str] = mapped_column(String(16))
+    org_id: Mapped[str | None] = mapped_column(String(ORG_ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Session cookies carry the epoch they were issued in; signing out raises it, so a copied cookie dies too.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInFailures(Base):
+    """Failed sign-ins per e-mail address (whether or not an account has it, so a lockout reveals nothing)."""
+
+    __tablename__ = "sign_in_failures"
+
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    # Failures since the first one of the current window.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StoredOrgConfig(Base):
+    """An org's config.json when the database is the source of truth (VOICEAGENT_ORG_CONFIGS=database).
+
+    The document is validated exactly as config.json is before it is stored; `revision` goes up by one with
+    each change, so a form saved over someone else's newer change is refused instead of silently undoing it.
+    """
+
+    __tablename__ = "org_configs"
+
+    org_id: Mapped[str] = mapped_column(String(ORG_ID_LENGTH), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    updated_by: Mapped[str] = mapped_column(String(200))

@@ -156,15 +156,18 @@ def list_calls(
     text: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    before: datetime | None = None,
 ) -> CallPage:
-    """Calls newest first, filtered by org, start time, outcome, whether any turn fell back, and words said
-    by the caller or the agent (case-insensitive substring)."""
+    """Calls newest first, filtered by org, start time (at or after `since`, before `before`), outcome, whether
+    any turn fell back, and words said by the caller or the agent (case-insensitive substring)."""
     fallback_turn = exists().where(Turn.call_sid == Call.call_sid, Turn.fallback.is_(True))
     query = select(Call, fallback_turn.label("had_fallback"))
     if org_id:
         query = query.where(Call.org_id == org_id)
     if since is not None:
         query = query.where(Call.started_at >= since)
+    if before is not None:
+        query = query.where(Call.started_at < before)
     if outcome:
         query = query.where(Call.outcome == outcome)
     if had_fallback is not None:
@@ -311,14 +314,17 @@ def _event_view(event: OutboxEvent) -> EventView:
 
 
 def list_events(
-    session: Session, org_id: str | None = None, state: str | None = None, event_type: str | None = None, limit: int = 100
+    session: Session, org_id: str | None = None, state: str | None = None, event_type: str | None = None, limit: int = 100,
+    call_sid: str | None = None,
 ) -> list[EventView]:
-    """Signed events newest first, with their delivery state."""
+    """Signed events newest first, with their delivery state; `call_sid` keeps those about one call."""
     if state is not None and state not in EVENT_STATES:
         raise ValueError(f"state must be one of {', '.join(EVENT_STATES)}")
     query = select(OutboxEvent)
     if org_id:
         query = query.where(OutboxEvent.org_id == org_id)
+    if call_sid:
+        query = query.where(OutboxEvent.payload["call_sid"].as_string() == call_sid)
     if event_type:
         query = query.where(OutboxEvent.type == event_type)
     waiting = and_(OutboxEvent.delivered_at.is_(None), OutboxEvent.abandoned_at.is_(None))
