@@ -38,6 +38,8 @@ from tests.records.conftest import database_url, migrated_url, postgres_server, 
 PASSWORD = "correct horse battery staple"
 SESSION_KEY = "k" * 32
 NOW = datetime.now(UTC)
+# Before now and after midnight (UTC), so the seeded calls are today's and this week's whenever the tests run.
+SEEDED_AT = NOW - (NOW - NOW.replace(hour=0, minute=0, second=0, microsecond=0)) / 2
 USERS = {
     "admin@acme.test": ("admin", "acme"),
     "viewer@acme.test": ("viewer", "acme"),
@@ -134,17 +136,17 @@ def console_data_dir(tmp_path: Path) -> Path:
 
 
 def seed_world(records: RecordStore) -> dict[str, uuid.UUID]:
-    hour_ago = NOW - timedelta(hours=1)
+    at = SEEDED_AT
     add_calls(records, [
-        SeededCall(ACME_CALL, "acme", hour_ago, "completed", [("When are you open on Saturday?", "We open at nine.", ["hours.md#0"], None, 900.0)]),
-        SeededCall(ACME_GAP_CALL, "acme", hour_ago - timedelta(minutes=5), "callback",
+        SeededCall(ACME_CALL, "acme", at, "completed", [("When are you open on Saturday?", "We open at nine.", ["hours.md#0"], None, 900.0)]),
+        SeededCall(ACME_GAP_CALL, "acme", at - timedelta(seconds=1), "callback",
                    [("Do you fix unicycles?", "I'm not sure about that one.", [], ["not_in_documents"], 1200.0)]),
-        SeededCall(BETA_CALL, "beta", hour_ago, "completed", [("Beta's secret question?", "Beta's secret answer.", ["beta-secrets.md#0"], None, 800.0)]),
+        SeededCall(BETA_CALL, "beta", at, "completed", [("Beta's secret question?", "Beta's secret answer.", ["beta-secrets.md#0"], None, 800.0)]),
     ])  # fmt: skip
-    add_event(records, "acme", ACME_CALL, hour_ago)
+    add_event(records, "acme", ACME_CALL, at)
     return {
-        "acme": add_callback(records, "acme", ACME_GAP_CALL, "Ann Acme", "+15035550101", "Please call about unicycles", hour_ago),
-        "beta": add_callback(records, "beta", BETA_CALL, "Bob Beta", "+15035550199", "Beta's private message", hour_ago),
+        "acme": add_callback(records, "acme", ACME_GAP_CALL, "Ann Acme", "+15035550101", "Please call about unicycles", at),
+        "beta": add_callback(records, "beta", BETA_CALL, "Bob Beta", "+15035550199", "Beta's private message", at),
     }
 
 
