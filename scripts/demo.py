@@ -6,13 +6,15 @@ does (signed webhooks, the caller's audio served as a recording, the TwiML
 followed), prints the conversation with per-stage latency and writes the
 answer audio to out/. The caller asks something the documents do not cover
 and leaves a message for a callback; the demo ends by showing the call as
-the call store recorded it, and the callback request.
+the call store recorded it, and the callback request; then it prints the operator console's address and a
+demo user's sign-in (and, at a terminal, keeps the services up until Enter is pressed).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -24,6 +26,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VOICEAGENT = str(Path(sys.executable).parent / "voiceagent")
 GATEWAY = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000")
+CONSOLE = f"http://127.0.0.1:{os.environ.get('CONSOLE_HTTP_PORT', '8080')}"
+DEMO_USER = "demo@example.com"
 CALLER_TURNS = [
     "What time do you open on Saturday?", "And on Sundays?", "Do you rent out kayaks?", "Yes, please.",
     "My name is John Smith.", "I'd like to rent two kayaks next weekend.", "Yes, that's right.", "No, that's all. Goodbye!",
@@ -67,8 +71,18 @@ def latest_call(org: str, timeout: float = 10) -> str:
         time.sleep(0.5)
 
 
+def demo_user() -> str:
+    """An admin of the sample org with a new random password (made on the first run, reset on later ones)."""
+    password = secrets.token_urlsafe(12)
+    listed = subprocess.run([VOICEAGENT, "users", "list", "--json"], cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+    exists = any(user["email"] == DEMO_USER for user in json.loads(listed.stdout)["users"])
+    command = ["users", "password", "--email", DEMO_USER] if exists else ["users", "add", "--email", DEMO_USER, "--role", "admin", "--org", "acme"]
+    subprocess.run([VOICEAGENT, *command, "--actor", "demo"], cwd=REPO_ROOT, check=True, input=password + "\n", text=True, stdout=subprocess.DEVNULL)
+    return password
+
+
 def main() -> int:
-    banner("voiceagent up (retrieval, stt, llm, tts and the gateway, offline defaults)")
+    banner("voiceagent up (retrieval, stt, llm, tts, the gateway and the console, offline defaults)")
     up = subprocess.Popen([VOICEAGENT, "up"], cwd=REPO_ROOT)
     try:
         started = time.perf_counter()
@@ -82,6 +96,11 @@ def main() -> int:
         run("calls", "show", latest_call("acme"))
         banner("the message the caller left")
         run("callbacks", "list", "--org", "acme", "--status", "new")
+        banner("the operator console")
+        password = demo_user()
+        print(f"open {CONSOLE} and sign in as {DEMO_USER} with the password {password}", flush=True)
+        if sys.stdin.isatty():
+            input("press Enter to stop the services ")
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(60)

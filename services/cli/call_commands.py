@@ -1,4 +1,4 @@
-"""`voiceagent up` (all five services locally) and `voiceagent call` (a simulated Twilio call)."""
+"""`voiceagent up` (all five services and the console locally) and `voiceagent call` (a simulated Twilio call)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 
 from services.cli.call_simulator import LOCAL_ACCOUNT_SID, LOCAL_AUTH_TOKEN, RecordingServer, TwilioSimulator, TwimlAnswer
-from services.cli.launcher import REPO_ROOT, GatewayProcess, ServiceProcess
+from services.cli.launcher import REPO_ROOT, ConsoleProcess, GatewayProcess, ServiceProcess
 from services.cli.output import add_address_option, print_json, print_table
 from services.cli.stream_simulator import MediaStreamCaller
 from services.common import audio
@@ -48,7 +48,7 @@ def _recording_server(account: str, token: str) -> RecordingServer:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    up = commands.add_parser("up", help="start all five services locally and keep them running until Ctrl-C")
+    up = commands.add_parser("up", help="start all five services and the console locally and keep them running until Ctrl-C")
     up.add_argument("--log-dir", type=Path, default=REPO_ROOT / "out", help="where each service's log goes")
     up.add_argument("--json", action="store_true", help="print the addresses as JSON")
     up.set_defaults(run=run_up)
@@ -111,6 +111,10 @@ def run_up(args: argparse.Namespace) -> int:
     addresses = {f"{s.name.upper()}_ADDR": s.address for s in services}
     gateway_env = {**env, **addresses, **local_gateway_env(_recording_ports())}
     services.append(GatewayProcess(gateway_env, args.log_dir / "gateway.log", http_port=int(os.environ.get("GATEWAY_HTTP_PORT", 8000))))
+    # One session key for this run, so a console restarted by the restart policy keeps its users signed in.
+    console_env = {**env, **addresses, "CONSOLE_SESSION_KEY": os.environ.get("CONSOLE_SESSION_KEY") or secrets.token_hex(32)}
+    console = ConsoleProcess(console_env, args.log_dir / "console.log", http_port=int(os.environ.get("CONSOLE_HTTP_PORT", 8080)))
+    services.append(console)
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -129,7 +133,8 @@ def run_up(args: argparse.Namespace) -> int:
             print_json({row[0]: {"address": row[1], "metrics": row[2], "log": row[3]} for row in rows})
         else:
             print_table(["service", "address", "metrics", "log"], rows)
-            print("\nall services are up (local simulation settings: the gateway trusts the call simulator). Ctrl-C stops them.", flush=True)
+            print(f"\nthe operator console: {console.address} (sign in as a user from `voiceagent users add --email E --role admin`)")
+            print("all services are up (local simulation settings: the gateway trusts the call simulator). Ctrl-C stops them.", flush=True)
         restarts = RestartPolicy()
         while not stopping:
             for service in services:

@@ -116,22 +116,21 @@ class ServiceProcess:
             self.process.wait()
 
 
-class GatewayProcess(ServiceProcess):
-    """The HTTP gateway: one port for webhooks, audio, health and metrics."""
+class HttpServiceProcess(ServiceProcess):
+    """An HTTP service (the gateway, the console): one port for its routes, health and metrics."""
 
-    def __init__(self, env: dict[str, str] | None = None, log_path: Path | None = None, http_port: int | None = None) -> None:
-        super().__init__("gateway", env, log_path, grpc_port=http_port)
-        for key in ("GATEWAY_GRPC_HOST", "GATEWAY_GRPC_PORT", "GATEWAY_METRICS_PORT"):
+    def __init__(self, name: str, env: dict[str, str] | None = None, log_path: Path | None = None, http_port: int | None = None) -> None:
+        super().__init__(name, env, log_path, grpc_port=http_port)
+        prefix = name.upper()
+        for key in (f"{prefix}_GRPC_HOST", f"{prefix}_GRPC_PORT", f"{prefix}_METRICS_PORT"):
             self.env.pop(key, None)
-        self.env.update({"GATEWAY_HTTP_HOST": "127.0.0.1", "GATEWAY_HTTP_PORT": str(self.grpc_port), **(env or {})})
-        # Started here, the gateway is reached at its own loopback address (a deployment sets its public URL).
-        self.env.setdefault("PUBLIC_BASE_URL", self.address)
+        self.env.update({f"{prefix}_HTTP_HOST": "127.0.0.1", f"{prefix}_HTTP_PORT": str(self.grpc_port), **(env or {})})
 
     @property
     def address(self) -> str:
         return f"http://127.0.0.1:{self.grpc_port}"
 
-    def start(self) -> GatewayProcess:
+    def start(self) -> HttpServiceProcess:
         """Started here (development, the demo, tests), the call store is brought to this code's schema first,
         as `voiceagent db upgrade` would; a deployment runs that as its migration Job."""
         from services.common.records import schema  # here, not at the top: every CLI command imports this module
@@ -146,11 +145,11 @@ class GatewayProcess(ServiceProcess):
     def metrics_url(self) -> str:
         return f"{self.address}/metrics"
 
-    def wait_serving(self, timeout: float = 60.0) -> GatewayProcess:
+    def wait_serving(self, timeout: float = 60.0) -> HttpServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.address}/healthz", timeout=1) as reply:
                     if reply.status == 200:
@@ -158,4 +157,20 @@ class GatewayProcess(ServiceProcess):
             except OSError:
                 pass
             time.sleep(0.2)
-        raise TimeoutError(f"gateway did not start within {timeout:.0f}s:\n{self.log_tail()}")
+        raise TimeoutError(f"{self.name} did not start within {timeout:.0f}s:\n{self.log_tail()}")
+
+
+class GatewayProcess(HttpServiceProcess):
+    """The HTTP gateway: one port for webhooks, audio, health and metrics."""
+
+    def __init__(self, env: dict[str, str] | None = None, log_path: Path | None = None, http_port: int | None = None) -> None:
+        super().__init__("gateway", env, log_path, http_port)
+        # Started here, the gateway is reached at its own loopback address (a deployment sets its public URL).
+        self.env.setdefault("PUBLIC_BASE_URL", self.address)
+
+
+class ConsoleProcess(HttpServiceProcess):
+    """The operator console: its pages, health and metrics on one HTTP port."""
+
+    def __init__(self, env: dict[str, str] | None = None, log_path: Path | None = None, http_port: int | None = None) -> None:
+        super().__init__("console", env, log_path, http_port)

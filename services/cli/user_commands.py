@@ -1,4 +1,4 @@
-"""`voiceagent users add|list`: who may sign in to the operator console.
+"""`voiceagent users add|password|list`: who may sign in to the operator console.
 
 The password is read from standard input (one line; a terminal is asked twice, without echo), never from an
 argument, so it never sits in shell history or in the process list.
@@ -26,6 +26,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_database_option(add)
     add_json_option(add)
     add.set_defaults(run=run_add)
+
+    password = actions.add_parser("password", help="set a user's password, read from standard input; signs them out everywhere (audited)")
+    password.add_argument("--email", required=True)
+    add_actor_option(password)
+    add_database_option(password)
+    password.set_defaults(run=run_password)
 
     listing = actions.add_parser("list", help="console users")
     add_database_option(listing)
@@ -65,6 +71,24 @@ def run_add(args: argparse.Namespace) -> int:
         print_json({"user": queries.as_json(user)})
     else:
         print(f"added {user.email}: {user.role} of {user.org_id or 'every org'}")
+    return 0
+
+
+def run_password(args: argparse.Namespace) -> int:
+    from services.common.records.users import UserError, check_password, set_password
+
+    try:
+        password = check_password(read_password())
+        store = open_store(args)
+        try:
+            with store.session() as session:
+                user = set_password(session, args.email, password, actor(args))
+        finally:
+            store.close()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"new password set for {user.email}")
     return 0
 
 

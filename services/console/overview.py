@@ -2,7 +2,8 @@
 the page costs a few indexed queries however many calls the store holds.
 
 Containment means what the gateway's voiceagent_calls_contained_total means: a call that ended with at least one
-turn, no fallback, no message taken for a callback and no handoff to a person.
+turn, no fallback, no message taken for a callback and no handoff to a person (read from those records, not from
+the outcome's name: outcomes are open-ended strings such as "caller_done", "no_input" or "transferred").
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.common.records.models import Call, CallbackRequest, Turn
-
-HELPED_OUTCOMES = ("callback", "handoff")
+from services.common.records.models import Call, CallbackRequest, Handoff, Turn
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,12 @@ def percentile(session: Session, values: select, count: int, fraction: float) ->
 def overview(session: Session, org_id: str, now: datetime, zone: str) -> Overview:
     today_start, week_start = period_starts(now, zone)
     org_calls = Call.org_id == org_id
-    fell_back = exists().where(Turn.call_sid == Call.call_sid, Turn.fallback.is_(True))
-    contained = and_(Call.outcome.is_not(None), Call.turns_count > 0, Call.outcome.not_in(HELPED_OUTCOMES), ~fell_back)
+    needed_help = or_(
+        exists().where(Turn.call_sid == Call.call_sid, Turn.fallback.is_(True)),
+        exists().where(CallbackRequest.call_sid == Call.call_sid),
+        exists().where(Handoff.call_sid == Call.call_sid),
+    )
+    contained = and_(Call.outcome.is_not(None), Call.turns_count > 0, ~needed_help)
     calls_week, calls_today, ended_week, contained_week = session.execute(
         select(
             func.count(),

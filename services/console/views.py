@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from services.common.orgs import OrgConfig
+from services.common.records.privacy import HASH_PREFIX
 from services.console.access import Scope
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -54,6 +55,16 @@ def duration(seconds: float | None) -> str:
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
+def caller(number: str | None) -> str:
+    """The caller as stored, short enough for a table: a hashed number as its first eight hex digits (still the
+    same for a repeat caller), a withheld or unkept one as "withheld"."""
+    if not number:
+        return "withheld"
+    if number.startswith(HASH_PREFIX):
+        return f"#{number[len(HASH_PREFIX):][:8]}"
+    return number
+
+
 def usd(costs: dict[str, float] | float | None) -> str:
     total = sum(costs.values()) if isinstance(costs, dict) else (costs or 0.0)
     return f"${total:.4f}" if total < 1 else f"${total:,.2f}"
@@ -66,7 +77,7 @@ def milliseconds(value: float | None) -> str:
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.autoescape = True
-    templates.env.filters.update(local_time=local_time, duration=duration, usd=usd, ms=milliseconds)
+    templates.env.filters.update(local_time=local_time, duration=duration, usd=usd, ms=milliseconds, caller=caller)
     templates.env.globals.update(navigation=NAVIGATION)
     return templates
 

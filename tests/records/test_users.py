@@ -56,3 +56,15 @@ def test_an_address_is_one_account_whatever_its_capitals(store):
         create_user(session, "ANN@example.com", PASSWORD, "admin", None, "test")
     with store.session() as session:
         assert find_user(session, " Ann@Example.COM ").role == "admin"
+
+
+def test_users_password_sets_a_new_password_and_ends_every_session(migrated_url, store, monkeypatch, capsys):
+    assert add(migrated_url, monkeypatch, PASSWORD, "--email", "ann@example.com", "--role", "admin") == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("another long password\n"))
+    assert main(["users", "password", "--email", "ANN@example.com", "--database-url", migrated_url]) == 0
+    with store.session() as session:
+        user = session.query(ConsoleUser).one()
+        assert password_matches(user.password_hash, "another long password") and user.session_epoch == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("another long password\n"))
+    assert main(["users", "password", "--email", "bob@example.com", "--database-url", migrated_url]) == 1
+    assert "no user bob@example.com" in capsys.readouterr().err

@@ -101,6 +101,19 @@ def create_user(session: Session, email: str, password: str, role: str, org_id: 
     return _view(user)
 
 
+def set_password(session: Session, email: str, password: str, actor: str) -> UserView:
+    """A new password for an existing user (also re-enabling one that was disabled); every session they had ends."""
+    user = session.scalar(select(ConsoleUser).where(ConsoleUser.email == normalise_email(email)))
+    if user is None:
+        raise UserError(f"no user {email.strip().lower()}")
+    user.password_hash = hash_password(password)
+    user.session_epoch += 1
+    user.disabled_at = None
+    record_audit(session, actor, "user.password", user.org_id, {"email": user.email})
+    session.flush()
+    return _view(user)
+
+
 def find_user(session: Session, email: str) -> ConsoleUser | None:
     """The enabled user with this address (any capitals), or None."""
     try:

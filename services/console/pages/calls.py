@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.common.records import queries
-from services.common.records.record_types import CallOutcome
+from services.common.records.models import Call
 from services.console import auth
 from services.console.access import Scope
 from services.console.pages.support import org_config
@@ -18,6 +20,12 @@ from services.console.views import org_zone, render
 
 router = APIRouter()
 MAX_SEARCH_CHARS = 200
+MAX_OUTCOME_CHARS = 32
+
+
+def recorded_outcomes(session: Session, org_id: str) -> list[str]:
+    """The outcomes the org's calls have (the gateway's outcomes are open-ended strings), for the filter."""
+    return sorted(session.scalars(select(Call.outcome).where(Call.org_id == org_id, Call.outcome.is_not(None)).distinct()))
 
 
 def _day(text: str | None) -> date | None:
@@ -48,10 +56,11 @@ def calls_page(
     first, last = _day(since), _day(until)
     text = (q or "").strip()[:MAX_SEARCH_CHARS] or None
     had_fallback = {"yes": True, "no": False}.get(fallback or "")
-    chosen_outcome = outcome if outcome in set(CallOutcome) else None
-    page = queries.CallPage([], None)
+    chosen_outcome = (outcome or "").strip()[:MAX_OUTCOME_CHARS] or None
+    page, outcomes = queries.CallPage([], None), []
     if scope.org_id is not None:
         with app.store.session() as session:
+            outcomes = recorded_outcomes(session, scope.org_id)
             try:
                 page = queries.list_calls(
                     session, org_id=scope.org_id, since=_midnight(first, zone) if first else None,
@@ -62,7 +71,7 @@ def calls_page(
                 page = queries.CallPage([], None)
     filters = {"since": first.isoformat() if first else "", "until": last.isoformat() if last else "", "outcome": chosen_outcome or "",
                "fallback": fallback if had_fallback is not None else "", "q": text or ""}  # fmt: skip
-    return render(request, "calls.html", page=page, filters=filters, outcomes=list(CallOutcome), zone=zone, paged=bool(cursor))
+    return render(request, "calls.html", page=page, filters=filters, outcomes=outcomes, zone=zone, paged=bool(cursor))
 
 
 def _events(app: Console, org_id: str, call_sid: str) -> list[queries.EventView]:
