@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # Debian packages: espeak-ng is the fallback voice when Piper cannot load; redis-server and prometheus are
-# real servers for the shared-session and dashboard tests.
-SYSTEM_PACKAGES := espeak-ng redis-server prometheus postgresql
+# real servers for the shared-session and dashboard tests; chromium and its driver run the console's browser test.
+SYSTEM_PACKAGES := espeak-ng redis-server prometheus postgresql chromium chromium-driver
 
 .PHONY: install system-packages protos lint test test-fast fuzz demo bench clean
 
