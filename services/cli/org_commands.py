@@ -16,7 +16,16 @@ import threading
 from pathlib import Path
 
 from services.cli.output import print_json
-from services.cli.records_access import actor, add_actor_option, add_database_option, add_json_option, open_store
+from services.cli.records_access import (
+    EXIT_UNREACHABLE,
+    actor,
+    add_actor_option,
+    add_database_option,
+    add_json_option,
+    database_url,
+    open_store,
+    schema_problem,
+)
 
 DEFAULT_SYNC_SECONDS = 20.0
 
@@ -38,6 +47,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     sync.add_argument("--data-dir", type=Path, default=None, help="where to write (default: $VOICEAGENT_DATA_DIR, else ./data)")
     sync.add_argument("--watch", type=float, default=None, nargs="?", const=DEFAULT_SYNC_SECONDS, metavar="SECONDS",
                       help=f"keep syncing every SECONDS (default {DEFAULT_SYNC_SECONDS:g}) until stopped")  # fmt: skip
+    sync.add_argument("--seed", type=Path, action="append", default=[], metavar="PATH",
+                      help="config files (or directories) written for orgs with no config.json yet, so a pod starts while the database is down")  # fmt: skip
     add_database_option(sync)
     sync.set_defaults(run=run_sync)
 
@@ -79,33 +90,59 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_sync(args: argparse.Namespace) -> int:
-    from services.common.logs import configure_logging, get_logger
+def sync_once(args: argparse.Namespace, data_dir: Path) -> list[str]:
+    """Mirror the database's org configs once; RuntimeError when the store cannot be used (down, or behind)."""
     from services.common.records.org_sources import mirror_org_configs
+    from services.common.records.store import RecordStore
+
+    url = database_url(args)
+    problem = schema_problem(url)
+    if problem:
+        raise RuntimeError(problem[1])
+    store = RecordStore(url)
+    try:
+        return mirror_org_configs(store, data_dir)
+    finally:
+        store.close()
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from services.common.records.org_sources import seed_missing_configs
 
     data_dir = args.data_dir or Path(os.environ.get("VOICEAGENT_DATA_DIR", "data"))
-    store = open_store(args)
+    seeded = seed_missing_configs(config_files(args.seed), data_dir) if args.seed else []
     if args.watch is None:
         try:
-            written = mirror_org_configs(store, data_dir)
-        finally:
-            store.close()
+            written = sync_once(args, data_dir)
+        except Exception as error:  # the database is down or behind: say so; with seeds the pod can still start
+            print(f"{'warning' if args.seed else 'error'}: {_first_line(error)}", file=sys.stderr)
+            if seeded:
+                print(f"seeded {', '.join(seeded)} from {', '.join(map(str, args.seed))}")
+            return 0 if args.seed else EXIT_UNREACHABLE
         print(f"wrote {', '.join(written)}" if written else "every org config was already current")
         return 0
+    return watch(args, data_dir)
+
+
+def watch(args: argparse.Namespace, data_dir: Path) -> int:
+    """Mirror every `args.watch` seconds until SIGTERM; a database that is down for a while changes nothing."""
+    from services.common.logs import configure_logging, get_logger
+
     configure_logging("org-sync")
     log = get_logger("services.cli.org_commands")
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     log.info("orgs.sync_started", data_dir=str(data_dir), every_seconds=args.watch)
-    try:
-        while not stopping.is_set():
-            try:
-                for org_id in mirror_org_configs(store, data_dir):
-                    log.info("orgs.config_written", org_id=org_id)
-            except Exception as error:  # a database that is down for a moment: the files keep their last version
-                log.warning("orgs.sync_failed", error=str(error).splitlines()[0] if str(error) else type(error).__name__)
-            stopping.wait(args.watch)
-    finally:
-        store.close()
+    while not stopping.is_set():
+        try:
+            for org_id in sync_once(args, data_dir):
+                log.info("orgs.config_written", org_id=org_id)
+        except Exception as error:  # the files keep their last version until the database answers again
+            log.warning("orgs.sync_failed", error=_first_line(error))
+        stopping.wait(args.watch)
     return 0
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -111,3 +111,16 @@ def test_voiceagent_orgs_import_and_sync(migrated_url, seed_dir, tmp_path, capsy
     assert main(["orgs", "sync", "--data-dir", str(tmp_path / "pod"), "--database-url", migrated_url]) == 0
     assert "wrote acme, beta" in capsys.readouterr().out
     assert (tmp_path / "pod" / "acme" / "config.json").is_file()
+
+
+def test_a_pod_starting_while_the_database_is_down_is_seeded_and_later_mirrored(migrated_url, seed_dir, tmp_path, capsys):
+    pod_data, down = tmp_path / "pod", "postgresql+psycopg://nobody@127.0.0.1:9/none"
+    assert main(["orgs", "sync", "--data-dir", str(pod_data), "--database-url", down]) == 2
+    assert main(["orgs", "sync", "--data-dir", str(pod_data), "--database-url", down, "--seed", str(seed_dir)]) == 0
+    assert "seeded acme, beta" in capsys.readouterr().out
+    assert load_org_config(pod_data, "acme").org_id == "acme"
+    assert main(["orgs", "import", str(seed_dir), "--database-url", migrated_url]) == 0
+    path = pod_data / "acme" / "config.json"
+    path.write_text(path.read_text().replace("Acme Bicycle Works", "Stale Name"))
+    assert main(["orgs", "sync", "--data-dir", str(pod_data), "--database-url", migrated_url, "--seed", str(seed_dir)]) == 0
+    assert load_org_config(pod_data, "acme").name == "Acme Bicycle Works"  # the database wins once it answers

@@ -343,10 +343,11 @@ def test_the_migration_job_and_the_purge_schedule_run_real_voiceagent_commands()
     pod = purge["jobTemplate"]["spec"]["template"]
     options = voiceagent_command(pod)
     assert (options.command, options.db_command, options.actor, options.dry_run) == ("db", "purge", "system:purge-cronjob", False)
-    # The purge reads each org's retention from the same config files the gateway is given.
+    # The purge reads each org's retention from the org configs the gateway reads (mirrored from the database).
     gateway = named("Deployment", "gateway")["spec"]["template"]["spec"]
-    org_mounts = [m for m in gateway["containers"][0]["volumeMounts"] if m["name"] == "orgs"]
-    assert org_mounts == [m for m in pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == "orgs"]
+    for spec in (gateway, pod["spec"]):
+        assert {"name": "data", "mountPath": "/data"} in spec["containers"][0]["volumeMounts"]
+        assert "org-configs" in [init["name"] for init in spec["initContainers"]]
     for spec in (migrate["template"]["spec"], pod["spec"]):
         [env] = [item for item in spec["containers"][0]["env"] if item["name"] == "VOICEAGENT_DATABASE_URL"]
         assert env["valueFrom"]["secretKeyRef"]["name"] == "voiceagent-secrets"
@@ -358,7 +359,8 @@ def test_only_the_call_stores_clients_reach_postgres():
     [rule] = policy["ingress"]
     assert rule["ports"] == [{"port": 5432}] and rule["from"] == [{"podSelector": {"matchLabels": {"voiceagent.io/database-client": "true"}}}]
     clients = sorted(name for name, pod in pod_specs() if pod["metadata"]["labels"].get("voiceagent.io/database-client") == "true")
-    assert clients == ["db-migrate", "db-purge", "gateway"]
+    # The console, and every pod that mirrors the org configs from the database (tests/unit/test_deploy_console.py).
+    assert clients == ["console", "db-migrate", "db-purge", "gateway", "llm", "retrieval", "stt", "tts"]
     [ingest] = render(K8S / "ingest")
     assert ingest["spec"]["template"]["metadata"]["labels"]["voiceagent.io/database-client"] == "true"
 
@@ -391,7 +393,7 @@ def test_the_managed_database_component_removes_the_in_cluster_server(tmp_path):
 
 
 def test_a_new_gateway_waits_for_the_migration_but_not_for_a_database_that_is_down():
-    [init] = named("Deployment", "gateway")["spec"]["template"]["spec"]["initContainers"]
+    init = next(c for c in named("Deployment", "gateway")["spec"]["template"]["spec"]["initContainers"] if c["name"] == "wait-for-schema")
     shell, flag, script = init["command"]
     assert (shell, flag) == ("sh", "-c")
     condition = re.fullmatch(r"until (voiceagent [^;]+); test \$\? -ne (\d); do sleep \d+; done", script)

@@ -209,3 +209,19 @@ def mirror_org_configs(store: RecordStore, data_dir: Path) -> list[str]:
         write_atomically(path, text)
         written.append(org_id)
     return written
+
+
+def seed_missing_configs(files: Iterable[Path], data_dir: Path) -> list[str]:
+    """Write the seed files' configs for orgs that have no config.json under `data_dir` yet (a pod starting while
+    the database is down still knows its orgs; the mirror replaces them with the database's once it answers)."""
+    written = []
+    for path in files:
+        org_id = path.parent.name if path.name == "config.json" else path.stem
+        target = org_dir(data_dir, org_id) / "config.json"
+        if target.exists():
+            continue
+        document = json.loads(path.read_text(encoding="utf-8"))
+        parse_org_config(document, org_id, str(path))
+        write_atomically(target, serialise(document))
+        written.append(org_id)
+    return written
