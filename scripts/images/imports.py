@@ -16,13 +16,14 @@ from pathlib import Path
 
 from scripts.images.engine import REPO_ROOT
 
-# Imported by a library on the program's behalf, so never named in our source: FastAPI's form parsing
-# (Twilio webhooks are form posts), uvicorn's WebSocket protocol (Twilio Media Streams), the call store's
-# PostgreSQL driver, which SQLAlchemy loads when the database URL names it, and the AES that pypdf needs to
-# open encrypted PDFs.
-INDIRECT = {
-    "fastapi": {"python-multipart", "websockets"},
-    "sqlalchemy": {"psycopg", "psycopg-binary"},
+# Modules a library imports on the program's behalf, so never named in our source, keyed by the import that
+# makes it do so: FastAPI's form parsing (Twilio webhooks are form posts) and uvicorn's WebSocket protocol
+# (Twilio Media Streams); Jinja2 for FastAPI's templates; the call store's PostgreSQL driver, which SQLAlchemy
+# loads when the database URL names it; the AES that pypdf needs to open encrypted PDFs.
+IMPORTED_FOR_US = {
+    "fastapi": {"python_multipart", "websockets"},
+    "fastapi.templating": {"jinja2"},
+    "sqlalchemy": {"psycopg", "psycopg_binary"},
     "pypdf": {"cryptography"},
 }
 # Modules our code registers under their own name from another package's folder (stt/backends/ort_format.py).
@@ -93,6 +94,7 @@ def third_party_imports(entry: str, lazy: bool = True) -> set[str]:
                 pending.append(name)
             elif top and top not in sys.stdlib_module_names and top != "__future__":
                 found.add(top)
+                found.update(*(modules for key, modules in IMPORTED_FOR_US.items() if name == key or name.startswith(f"{key}.")))
     return found
 
 
@@ -101,14 +103,13 @@ def canonical(name: str) -> str:
 
 
 def distributions(modules: set[str]) -> set[str]:
-    """The installed packages (canonical names) that provide these top-level modules, plus what they load indirectly."""
+    """The installed packages (canonical names) that provide these top-level modules."""
     providers = importlib.metadata.packages_distributions()
     modules = {REGISTERED_FROM.get(module, module) for module in modules}
     missing = sorted(m for m in modules if m not in providers)
     if missing:
         raise LookupError(f"no installed package provides {missing}")
-    names = {canonical(dist) for module in modules for dist in providers[module]}
-    return names | {extra for name in names & INDIRECT.keys() for extra in INDIRECT[name]}
+    return {canonical(dist) for module in modules for dist in providers[module]}
 
 
 def requirements(name: str) -> set[str]:

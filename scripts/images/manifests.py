@@ -1,9 +1,10 @@
 """The Kubernetes manifests read as container runs: what `make images-check` starts is what they declare.
 
-Each Deployment, StatefulSet or Job container becomes a `ContainerRun`: its image (by the name after the
-registry, e.g. "retrieval"), command and args, environment (the ConfigMaps and Secrets it reads, resolved),
-ports, probes, user and group, read-only root, dropped capabilities, and its mounts: emptyDir as tmpfs,
-ConfigMap files as read-only files, volume claims as volumes of the engine.
+Each container of a Deployment, StatefulSet or Job (init containers and sidecars included) becomes a
+`ContainerRun`: its image (by the name after the registry, e.g. "retrieval"), command and args, environment
+(the ConfigMaps and Secrets it reads, resolved), ports, probes, user and groups, read-only root, dropped
+capabilities, and its mounts: the pod's writable volumes (emptyDir, volume claims) by name, so the containers
+of one pod can share them, and ConfigMaps as read-only files.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ class Probe:
 @dataclass
 class ContainerRun:
     workload: str
+    container: str
     kind: str  # Deployment, StatefulSet or Job
-    init: bool  # an init container: runs to completion before the workload's containers start
+    init: bool  # an init container: runs to completion before the workload's containers start...
+    sidecar: bool  # ...unless it is a sidecar (restartPolicy: Always): started first, then runs beside them
     image: str  # the reference in the manifest
     command: list[str] | None
     args: list[str] | None
@@ -54,10 +57,9 @@ class ContainerRun:
     read_only: bool
     no_new_privileges: bool
     dropped_capabilities: list[str]
-    tmpfs: list[str] = field(default_factory=list)
-    files: dict[str, str] = field(default_factory=dict)  # mount path -> content (a ConfigMap key)
-    directories: dict[str, str] = field(default_factory=dict)  # mount path -> ConfigMap name (a whole ConfigMap)
-    volumes: dict[str, str] = field(default_factory=dict)  # mount path -> volume claim name
+    writable: dict[str, str] = field(default_factory=dict)  # mount path -> the pod's volume (emptyDir or claim)
+    files: dict[str, str] = field(default_factory=dict)  # mount path -> content (one key of a ConfigMap)
+    config_maps: dict[str, str] = field(default_factory=dict)  # mount path -> ConfigMap name (its keys as files)
     readiness: Probe | None = None
 
     @property
@@ -121,8 +123,10 @@ def container_runs(documents: list[dict], secrets: dict[str, dict[str, str]] | N
             uid, gid = security.get("runAsUser"), security.get("runAsGroup")
             run = ContainerRun(
                 workload=doc["metadata"]["name"],
+                container=container["name"],
                 kind=doc["kind"],
                 init=init,
+                sidecar=init and container.get("restartPolicy") == "Always",
                 image=container["image"],
                 command=container.get("command"),
                 args=container.get("args"),
@@ -137,16 +141,14 @@ def container_runs(documents: list[dict], secrets: dict[str, dict[str, str]] | N
             )
             for mount in container.get("volumeMounts", []):
                 path, volume = mount["mountPath"], volumes.get(mount["name"])
-                if mount["name"] in claims:
-                    run.volumes[path] = mount["name"]
+                if mount["name"] in claims or (volume is not None and "emptyDir" in volume):
+                    run.writable[path] = mount["name"]
                 elif volume is None:
                     raise KeyError(f"{run.workload} mounts unknown volume {mount['name']}")
-                elif "emptyDir" in volume:
-                    run.tmpfs.append(path)
                 elif "configMap" in volume and "subPath" in mount:
                     run.files[path] = config_maps[volume["configMap"]["name"]][mount["subPath"]]
                 elif "configMap" in volume:
-                    run.directories[path] = volume["configMap"]["name"]
+                    run.config_maps[path] = volume["configMap"]["name"]
                 else:
                     raise ValueError(f"{run.workload}: volume {mount['name']} is of a kind this check cannot run")
             runs.append(run)
