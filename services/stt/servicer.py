@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from services.common.audio import LINEAR16, MULAW, Audio, AudioDecodeError, decode
+from services.common.audio import LINEAR16, MULAW, Audio, AudioDecodeError, check_sample_rate, decode
 from services.common.generated.voiceagent.v1 import stt_pb2, stt_pb2_grpc
 from services.common.grpc_errors import ErrorTable, abort_for
 from services.common.logs import get_logger, org_id_var
@@ -59,7 +59,10 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         org_id_var.set(config.org_id)
         if config.format.encoding not in _STREAMABLE:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "streaming audio must be MULAW or LINEAR16 (raw frames)")
-        rate = config.format.sample_rate_hz or 8000
+        try:
+            rate = check_sample_rate(config.format.sample_rate_hz) or 8000
+        except AudioDecodeError as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         endpointer = Endpointer(
             rate,
             VoiceActivity(rate, self.settings.vad_threshold).feed,

@@ -13,6 +13,7 @@ import pytest
 from services.cli.launcher import free_port
 from services.common.generated.voiceagent.v1 import llm_pb2_grpc, retrieval_pb2_grpc, stt_pb2_grpc, tts_pb2_grpc
 from services.common.orgs import load_org_config
+from services.gateway.callbacks import OFFER
 from services.gateway.turn import NOT_HEARD
 from tests.conftest import SAMPLE_ORG, copy_sample_org
 from tests.integration.stack import caller_speech, running_system, simulator, start_gateway
@@ -20,7 +21,8 @@ from tests.integration.stack import caller_speech, running_system, simulator, st
 pytestmark = pytest.mark.slow
 
 ACME = "+14155550100"
-FALLBACK = load_org_config(SAMPLE_ORG.parent, "acme").fallback_message
+# The org's fallback, and the offer to take a message that follows it (services/gateway/callbacks.py).
+FALLBACK = f"{load_org_config(SAMPLE_ORG.parent, 'acme').fallback_message} {OFFER}"
 SLOW_SECONDS = 5.0
 
 

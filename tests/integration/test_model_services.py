@@ -226,8 +226,8 @@ def test_a_pause_gets_a_tentative_transcript_that_the_final_confirms(stt, tts):
 
     responses = [(r.WhichOneof("response"), r) for r in stt.StreamTranscribe(requests_in_real_time(), timeout=60)]
     kinds = [kind if kind != "event" else stt_pb2.SpeechEvent.Kind.Name(r.event.kind) for kind, r in responses]
-    assert kinds == ["SPEECH_STARTED", "tentative", "SPEECH_ENDED", "final"]
-    tentative, final = responses[1][1].tentative, responses[3][1].final
+    assert kinds == ["SPEECH_STARTED", "SPEECH_PAUSED", "tentative", "SPEECH_ENDED", "final"]
+    tentative, final = responses[2][1].tentative, responses[4][1].final
     assert "saturday" in final.text.lower() and tentative.text == final.text
 
 

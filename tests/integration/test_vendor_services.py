@@ -7,7 +7,6 @@ and that the service keeps serving once the provider is back.
 from __future__ import annotations
 
 import grpc
-import numpy as np
 import pytest
 
 from services.cli.launcher import ServiceProcess
@@ -22,6 +21,7 @@ from services.common.generated.voiceagent.v1 import (
     tts_pb2_grpc,
 )
 from tests.conftest import copy_sample_org
+from tests.speech import spoken_mulaw
 
 pytestmark = pytest.mark.slow
 
@@ -44,15 +44,15 @@ def outage_then_recovery(call, provider, log_source: ServiceProcess):
 
 def test_stt_on_openai_whisper(tmp_path, fake_openai):
     service = start("stt", tmp_path, STT_BACKEND="openai", OPENAI_API_KEY=fake_openai.api_key, OPENAI_BASE_URL=fake_openai.base_url)
-    t = np.arange(16000) / 8000
-    speech = audio.mulaw_encode(0.3 * np.sin(2 * np.pi * 300 * t))
+    speech = spoken_mulaw("What time do you open on Saturday?")
+    seconds = len(speech) / 8000
     request = stt_pb2.TranscribeRequest(org_id="acme", audio=speech, format=common_pb2.AudioFormat(encoding=audio.MULAW, sample_rate_hz=8000))
     try:
         with grpc.insecure_channel(service.address) as channel:
             stub = stt_pb2_grpc.SpeechToTextStub(channel)
             transcript = stub.Transcribe(request, timeout=20)
             assert transcript.text == fake_openai.transcript
-            assert transcript.usage.provider == "openai" and transcript.usage.estimated_cost_usd == pytest.approx(2.0 * 0.006 / 60)
+            assert transcript.usage.provider == "openai" and transcript.usage.estimated_cost_usd == pytest.approx(seconds * 0.006 / 60)
             assert outage_then_recovery(lambda: stub.Transcribe(request, timeout=20), fake_openai, service).text == fake_openai.transcript
     finally:
         service.stop()
