@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterable
 
+from services.common.generated.voiceagent.v1.common_pb2 import Usage
 from services.common.records.recorder import CallRecorder
 from services.gateway.callbacks import CallbackRequest
 from services.gateway.metrics import CALLBACK_REQUESTS, CALLS_CONTAINED, HANDOFFS
@@ -28,6 +29,13 @@ def fallback_reasons(stage_fallbacks: list[str], unanswered: bool) -> list[str]:
 
 def mask_digits(text: str) -> str:
     return _DIGITS.sub("[number]", text)
+
+
+def add_usage(session: CallSession, stage: str, usage: Usage) -> None:
+    """Count a service's usage report toward the call's estimated cost, by stage and provider."""
+    if usage.provider:
+        key = f"{stage}:{usage.provider}"
+        session.cost_usd[key] = round(session.cost_usd.get(key, 0.0) + usage.estimated_cost_usd, 6)
 
 
 class CallLog:
@@ -75,4 +83,6 @@ class CallLog:
         if session.turns and not session.needed_help:
             CALLS_CONTAINED.labels(org_label).inc()
         elapsed = duration_seconds if duration_seconds is not None else round(time.time() - session.started_at, 1)
-        self.recorder.call_ended(session.call_sid, session.org_id, outcome, session.recorded_turns, duration_seconds=elapsed)
+        self.recorder.call_ended(
+            session.call_sid, session.org_id, outcome, session.recorded_turns, cost_usd=session.cost_usd, duration_seconds=elapsed
+        )

@@ -45,6 +45,8 @@ class CallSession:
     message: dict = field(default_factory=dict)
     # The agent needed help on this call (a fallback, a handoff or a callback): it was not contained.
     needed_help: bool = False
+    # Estimated cost so far, by "stage:provider" (stt:openai, llm:local, ...), from the services' usage reports.
+    cost_usd: dict[str, float] = field(default_factory=dict)
     # How the agent ended the call ("no_input", "caller_done", ...), for the call store; empty until it does.
     outcome: str = ""
     started_at: float = field(default_factory=time.time)

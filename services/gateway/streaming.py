@@ -32,6 +32,7 @@ from services.gateway import twiml
 from services.gateway.answers import AnswerPipeline, search_query
 from services.gateway.barge_in import BargeInPolicy, Decision
 from services.gateway.call_control import CallControlError
+from services.gateway.call_log import add_usage
 from services.gateway.callbacks import NO_ONE_AVAILABLE, OFFER, CallbackDialogue
 from services.gateway.idle import HOW_CAN_I_HELP, STILL_THERE, IdleAction, idle_action, says_present
 from services.gateway.metrics import ACTIVE_CALLS, BARGE_INS, CALLS, CANCELLED_ANSWERS, FALLBACKS, MALFORMED_STREAM_MESSAGES
@@ -334,6 +335,7 @@ class StreamingCall:
                 elif kind == "tentative":
                     self._on_tentative(response.tentative.text.strip())
                 elif kind == "final":
+                    add_usage(self.session, "stt", response.final.usage)
                     await self._on_final(response.final.text.strip())
         except grpc.aio.AioRpcError as error:
             FALLBACKS.labels("stt", error.code().name, self.label).inc()
@@ -497,6 +499,7 @@ class StreamingCall:
                 if delta.done:
                     notes.sources.extend(delta.response.citations)
                     notes.unanswered = delta.response.fallback
+                    add_usage(self.session, "llm", delta.response.usage)
                     break
                 milestones.reach("first_token")
                 first = False

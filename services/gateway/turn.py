@@ -20,6 +20,7 @@ from services.common.logs import get_logger
 from services.common.orgs import OrgConfig
 from services.gateway.answers import AnswerPipeline, search_query
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner
+from services.gateway.call_log import add_usage
 from services.gateway.callbacks import CallbackDialogue, CallbackRequest, Step
 from services.gateway.clients import ServiceClients
 from services.gateway.config import GatewaySettings
@@ -209,6 +210,7 @@ class TurnOrchestrator:
         request = stt_pb2.TranscribeRequest(org_id=org.org_id, audio=recording, format=common_pb2.AudioFormat(), language=org.language)
         try:
             transcript = await clock.run("stt", self.clients.call(self.clients.stt.Transcribe, request, self.settings.stt_timeout_seconds, call_sid))
+            add_usage(session, "stt", transcript.usage)
             text = transcript.text.strip()
         except grpc.aio.AioRpcError as error:
             # INVALID_ARGUMENT is an empty or silent recording: the caller said nothing, nothing broke.
@@ -252,6 +254,7 @@ class TurnOrchestrator:
         request = self.answers.request(org, text, session.history, retrieved)
         try:
             generated = await clock.run("llm", self.clients.call(self.clients.llm.Generate, request, self.settings.llm_timeout_seconds, call_sid))
+            add_usage(session, "llm", generated.usage)
             return generated.text, list(generated.citations), generated.fallback
         except grpc.aio.AioRpcError as error:
             self._fallback(clock, fallbacks, "llm", error.code().name)

@@ -74,6 +74,7 @@ def test_a_turn_based_call_is_recorded_with_each_turn_and_its_outcome(stack):
     call = detail.call
     assert call.org_id == "acme" and call.mode == "turns" and call.outcome == "caller_done" and call.duration_seconds == 30
     assert call.caller_number and "5555550201" not in call.caller_number  # stored hashed, the org's default
+    assert {"stt:local", "llm:local"} <= set(call.cost_usd) and sum(call.cost_usd.values()) == 0  # offline models cost nothing
     first = detail.turns[0]
     assert "saturday" in first.caller_text.lower() and first.answer_text and first.sources and not first.fallback
     assert {"stt", "retrieval", "llm"} <= set(first.latency_ms)
