@@ -28,17 +28,17 @@ from pathlib import Path
 
 from bench.load.callers import LocustRun
 from bench.load.measure import HEARD, fallbacks_spoken, read_records, scrape
-from bench.load.stacks import Stack, offline_stack
+from bench.load.stacks import Stack
 from bench.tables import print_header, print_row
 from tests.integration.stack import MODEL_SERVICES
 from tests.redis_server import RedisServer
 
 # Gateway log events that mean a caller heard a fallback (turn-based and streaming).
 FALLBACK_EVENTS = {"turn.fallback", "turn.tts_failed", "stream.stt_failed", "stream.retrieval_failed", "stream.llm_failed", "stream.tts_failed"}
-SETTLE_SECONDS = 10
-WARMUP_SECONDS = 12
+SETTLE_SECONDS = 8
+WARMUP_SECONDS = 8
 # After the last fault, a window without any: late failures (a connection broken long ago) would show there.
-QUIET_SECONDS = 20
+QUIET_SECONDS = 15
 CALL_PAUSE_SECONDS = 2.0
 
 
@@ -48,6 +48,9 @@ class Fault:
     inject: Callable[[], None]
     restore: Callable[[], None]  # returns once the service is back (serving)
     down_seconds: float
+    # The stage whose fallbacks the fault causes (None: any), so a turn that fell back for another reason (the next
+    # fault, begun as this window closed) does not count against this one's recovery.
+    stage: str | None = None
 
 
 @dataclass
@@ -74,11 +77,21 @@ def log_events(log_path: Path) -> list[dict]:
     return events
 
 
+def fallback_stage(event: dict) -> str:
+    """The stage a gateway log line says fell back: `turn.fallback` names it, `stream.stt_failed` is stt's."""
+    return event.get("stage") or event["event"].split(".", 1)[1].split("_", 1)[0]
+
+
+def caused_by(fault: Fault, stages: list[str]) -> bool:
+    """Whether fallbacks of these stages (`stt` or `stt:UNAVAILABLE`) are this fault's doing."""
+    return any(fault.stage is None or stage.split(":", 1)[0] == fault.stage for stage in stages)
+
+
 def service_faults(stack: Stack) -> list[Fault]:
     def restart(name: str) -> Callable[[], None]:
         return lambda: stack.services[name].start().wait_serving()
 
-    return [Fault(f"kill -9 {name}", stack.services[name].kill, restart(name), 2.0) for name in MODEL_SERVICES]
+    return [Fault(f"kill -9 {name}", stack.services[name].kill, restart(name), 2.0, name) for name in MODEL_SERVICES]
 
 
 def network_faults(stack: Stack, service: str) -> list[Fault]:
@@ -93,7 +106,7 @@ def network_faults(stack: Stack, service: str) -> list[Fault]:
     def clear() -> None:
         faults.latency_ms, faults.loss = 0, 0
 
-    return [Fault(f"+250 ms each way to {service}", latency, clear, 15.0), Fault(f"5% packet loss to {service}", loss, clear, 15.0)]
+    return [Fault(f"+250 ms each way to {service}", latency, clear, 10.0, service), Fault(f"5% packet loss to {service}", loss, clear, 10.0, service)]
 
 
 def redis_fault(server: RedisServer, window_of: Callable[[], Window]) -> Fault:
@@ -135,8 +148,8 @@ def report(windows: list[Window], records: list[dict], gateway_log: Path) -> Non
         outcomes = Counter(record["outcome"] for record in inside)
         dropped = outcomes["dropped"] + sum(count for outcome, count in outcomes.items() if outcome.startswith("dropped:"))
         logged = [event for event in events if window.start <= event["t"] < window.end]
-        problems = [record["t"] for record in turns if record["outcome"] not in ("answered",)]
-        problems += [event["t"] for event in logged if event.get("event") in FALLBACK_EVENTS]
+        problems = [record["t"] for record in turns if record["outcome"] not in HEARD or caused_by(window.fault, record.get("fallbacks", []))]
+        problems += [event["t"] for event in logged if event.get("event") in FALLBACK_EVENTS and caused_by(window.fault, [fallback_stage(event)])]
         recovered = max([0.0] + [moment - window.back for moment in problems])
         spoken = fallbacks_spoken(window.metrics_before, window.metrics_after)
         latencies = sorted(record["ms"] for record in turns if record["ms"] is not None and record["outcome"] in HEARD)
@@ -149,29 +162,26 @@ def report(windows: list[Window], records: list[dict], gateway_log: Path) -> Non
         ])
 
 
-def run_faults(root: Path, args) -> None:
-    redis_server = RedisServer(root / "redis").start()
+def run_faults(stack: Stack, redis_server: RedisServer, args) -> None:
+    """The fault schedule against `stack` (an offline stack whose gateway shares sessions through `redis_server`
+    and reaches retrieval through a FaultyProxy), under steady load."""
     windows: list[Window] = []
+    faults = [*service_faults(stack), redis_fault(redis_server, lambda: windows[-1]), *network_faults(stack, "retrieval")]
+    callers = [
+        LocustRun(stack, "turn", args.fault_turn_callers, 3600, "faults-turn", paced=True, turns_per_call=4, pause=CALL_PAUSE_SECONDS),
+        LocustRun(stack, "stream", args.fault_stream_callers, 3600, "faults-stream", turns_per_call=4, pause=CALL_PAUSE_SECONDS,
+                  recording_port=stack.recording_ports[1]),
+    ]
+    for caller in callers:
+        caller.start()
     try:
-        with offline_stack(root, proxied="retrieval", redis_url=redis_server.url) as stack:
-            faults = [*service_faults(stack), redis_fault(redis_server, lambda: windows[-1]), *network_faults(stack, "retrieval")]
-            callers = [
-                LocustRun(stack, "turn", args.fault_turn_callers, 3600, "faults-turn", paced=True, turns_per_call=4, pause=CALL_PAUSE_SECONDS),
-                LocustRun(stack, "stream", args.fault_stream_callers, 3600, "faults-stream", turns_per_call=4, pause=CALL_PAUSE_SECONDS,
-                          recording_port=stack.recording_ports[1]),
-            ]
-            for caller in callers:
-                caller.start()
-            try:
-                run_schedule(stack, faults, windows)
-            finally:
-                for caller in callers:
-                    caller.stop()
-            records = [record for caller in callers for record in read_records(caller.records_path)]
-            print(f"\n## Faults under load: offline stack, {args.fault_turn_callers} turn-based and {args.fault_stream_callers} "
-                  "streaming callers, one fault at a time\n")
-            report(windows, records, stack.logs / "gateway.log")
-            (stack.logs / "fault-windows.json").write_text(json.dumps(
-                [{"fault": w.fault.name, "start": w.start, "restored": w.restored, "back": w.back, "end": w.end} for w in windows], indent=1))
+        run_schedule(stack, faults, windows)
     finally:
-        redis_server.stop()
+        for caller in callers:
+            caller.stop()
+    records = [record for caller in callers for record in read_records(caller.records_path)]
+    print(f"\n## Faults under load: offline stack, {args.fault_turn_callers} turn-based and {args.fault_stream_callers} "
+          "streaming callers, one fault at a time\n")
+    report(windows, records, stack.logs / "gateway.log")
+    (stack.logs / "fault-windows.json").write_text(json.dumps(
+        [{"fault": w.fault.name, "start": w.start, "restored": w.restored, "back": w.back, "end": w.end} for w in windows], indent=1))

@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.load.capacity import Step, capacity, print_cpu_per_turn, print_step, print_steps_header, ramp, run_step  # noqa: E402
 from bench.load.fakes import LOAD_DELAYS_MS  # noqa: E402
-from bench.load.stacks import fake_stack, offline_stack  # noqa: E402
+from bench.load.stacks import Stack, fake_stack, offline_stack  # noqa: E402
 from tests.integration.stack import MODEL_SERVICES  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
 
 FAKES_BOUND_MS = 1000
 OFFLINE_BOUND_MS = 1500
@@ -60,26 +61,25 @@ def fakes_phase(root: Path, args: argparse.Namespace) -> None:
         report_capacity("One gateway, streaming", steps, FAKES_BOUND_MS, "concurrent streaming calls")
 
 
-def offline_phase(root: Path, args: argparse.Namespace) -> None:
-    with offline_stack(root / "offline") as stack:
-        print("\n## The whole offline stack on this machine\n")
-        print("Turn-based calls, callers paced as people\n")
-        print_steps_header(stack)
-        turn_steps = ramp(stack, "turn", args.offline_turn_steps, args.offline_seconds, args.warmup, OFFLINE_BOUND_MS, paced=True)
-        report_capacity("Offline stack, turn-based calls", turn_steps, OFFLINE_BOUND_MS, "concurrent calls")
-        print(f"\nTurn-based calls, closed loop ({args.offline_closed_loop} callers without pauses): where a turn waits\n")
-        print_steps_header(stack)
-        closed = run_step(stack, "turn", args.offline_closed_loop, args.offline_seconds, args.warmup, paced=False)
-        print_step(closed, stack)
-        print(f"\nCPU per turn, closed loop at {closed.users} callers\n")
-        print_cpu_per_turn(closed, ["gateway", *MODEL_SERVICES, "locust"])
-        print_bottleneck(closed)
-        print("\nStreaming calls, real time\n")
-        print_steps_header(stack)
-        stream_steps = ramp(stack, "stream", args.offline_stream_steps, args.offline_stream_seconds, args.warmup, OFFLINE_BOUND_MS, paced=True)
-        report_capacity("Offline stack, streaming calls", stream_steps, OFFLINE_BOUND_MS, "concurrent calls")
-        print(f"\nCPU per turn, streaming at {stream_steps[-1].users} calls\n")
-        print_cpu_per_turn(stream_steps[-1], ["gateway", *MODEL_SERVICES, "locust"])
+def offline_phase(stack: Stack, args: argparse.Namespace) -> None:
+    print("\n## The whole offline stack on this machine\n")
+    print("Turn-based calls, callers paced as people\n")
+    print_steps_header(stack)
+    turn_steps = ramp(stack, "turn", args.offline_turn_steps, args.offline_seconds, args.warmup, OFFLINE_BOUND_MS, paced=True)
+    report_capacity("Offline stack, turn-based calls", turn_steps, OFFLINE_BOUND_MS, "concurrent calls")
+    print(f"\nTurn-based calls, closed loop ({args.offline_closed_loop} callers without pauses): where a turn waits\n")
+    print_steps_header(stack)
+    closed = run_step(stack, "turn", args.offline_closed_loop, args.offline_seconds, args.warmup, paced=False)
+    print_step(closed, stack)
+    print(f"\nCPU per turn, closed loop at {closed.users} callers\n")
+    print_cpu_per_turn(closed, ["gateway", *MODEL_SERVICES, "locust"])
+    print_bottleneck(closed)
+    print("\nStreaming calls, real time\n")
+    print_steps_header(stack)
+    stream_steps = ramp(stack, "stream", args.offline_stream_steps, args.offline_stream_seconds, args.warmup, OFFLINE_BOUND_MS, paced=True)
+    report_capacity("Offline stack, streaming calls", stream_steps, OFFLINE_BOUND_MS, "concurrent calls")
+    print(f"\nCPU per turn, streaming at {stream_steps[-1].users} calls\n")
+    print_cpu_per_turn(stream_steps[-1], ["gateway", *MODEL_SERVICES, "locust"])
 
 
 def print_bottleneck(step: Step) -> None:
@@ -93,10 +93,20 @@ def print_bottleneck(step: Step) -> None:
           f"(measured mean {step.stages_ms.get(name, 0) / 1000:.1f} s).")
 
 
-def faults_phase(root: Path, args: argparse.Namespace) -> None:
+def offline_and_faults(root: Path, args: argparse.Namespace, phases: list[str]) -> None:
+    """One offline stack for both phases (it takes a minute to start and warm up): its gateway shares sessions
+    through a real Redis and reaches retrieval through a FaultyProxy, idle until the faults phase."""
     from bench.load.faults import run_faults
 
-    run_faults(root / "faults", args)
+    redis_server = RedisServer(root / "redis").start()
+    try:
+        with offline_stack(root / "offline", proxied="retrieval", redis_url=redis_server.url) as stack:
+            if "offline" in phases:
+                offline_phase(stack, args)
+            if "faults" in phases:
+                run_faults(stack, redis_server, args)
+    finally:
+        redis_server.stop()
 
 
 def steps(text: str) -> list[int]:
@@ -106,26 +116,28 @@ def steps(text: str) -> list[int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--phases", default="fakes,offline,faults")
-    parser.add_argument("--seconds", type=float, default=12, help="measured seconds per step with fakes")
-    parser.add_argument("--offline-seconds", type=float, default=30, help="measured seconds per turn-based step with the offline models")
-    parser.add_argument("--offline-stream-seconds", type=float, default=45, help="measured seconds per streaming step with the offline models")
+    parser.add_argument("--seconds", type=float, default=10, help="measured seconds per step with fakes")
+    parser.add_argument("--offline-seconds", type=float, default=20, help="measured seconds per turn-based step with the offline models")
+    parser.add_argument("--offline-stream-seconds", type=float, default=35, help="measured seconds per streaming step with the offline models")
     parser.add_argument("--offline-closed-loop", type=int, default=16, help="turn-based callers without pauses, to find where turns wait")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of ramp-up left out of each step")
-    parser.add_argument("--fake-turn-steps", type=steps, default=steps("10,25,50,75,100"))
-    parser.add_argument("--fake-stream-steps", type=steps, default=steps("20,30,40,60"))
+    parser.add_argument("--fake-turn-steps", type=steps, default=steps("10,25,50,75"))
+    parser.add_argument("--fake-stream-steps", type=steps, default=steps("20,40,60"))
     parser.add_argument("--offline-turn-steps", type=steps, default=steps("8,16,32"))
     parser.add_argument("--offline-stream-steps", type=steps, default=steps("2,4,8"))
-    parser.add_argument("--fault-turn-callers", type=int, default=4)
+    parser.add_argument("--fault-turn-callers", type=int, default=8)
     parser.add_argument("--fault-stream-callers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep logs and records in this directory")
     args = parser.parse_args()
     # Stopped from outside, still stop every process started (the stacks are context managers).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    phases = {"fakes": fakes_phase, "offline": offline_phase, "faults": faults_phase}
+    phases = args.phases.split(",")
     with tempfile.TemporaryDirectory() as scratch:
         root = args.keep or Path(scratch)
-        for phase in args.phases.split(","):
-            phases[phase](root, args)
+        if "fakes" in phases:
+            fakes_phase(root, args)
+        if "offline" in phases or "faults" in phases:
+            offline_and_faults(root, args, phases)
     return 0
 
 
