@@ -19,7 +19,6 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from services.common.orgs import OrgConfig
 from services.common.records import users
 from services.common.records.org_sources import FileOrgConfigs
 from services.common.records.store import RecordStore
@@ -27,11 +26,11 @@ from services.common.records.users import create_user
 from services.console.app import create_app
 from services.console.config import ConsoleSettings
 from services.console.gap_finder import GapFinder
-from services.console.knowledge import Document, KnowledgeError, Shard, Source, TriedAnswer, UploadResult
 from services.console.sign_in import LockoutPolicy
 from services.console.state import Console
 from services.console.tokens import TokenSigner
 from tests.conftest import copy_sample_org
+from tests.console.fake_knowledge import FakeKnowledge
 from tests.console.seed import SeededCall, add_callback, add_calls, add_event
 from tests.records.conftest import database_url, migrated_url, postgres_server, store  # noqa: F401 - fixtures used here
 
@@ -49,54 +48,6 @@ USERS = {
 ACME_CALL = "CA" + "a" * 32
 ACME_GAP_CALL = "CA" + "b" * 32
 BETA_CALL = "CA" + "9" * 32
-
-
-class FakeKnowledge:
-    """The console's KnowledgeBase, in memory: documents per org, and an answer from the first document that
-    shares a word with the question."""
-
-    def __init__(self) -> None:
-        self.documents: dict[str, dict[str, str]] = {"acme": {"hours.md": "We open at nine on Saturdays."},
-                                                     "beta": {"beta-secrets.md": "Beta's private price list."}}  # fmt: skip
-        self.down = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise KnowledgeError("the knowledge service cannot be reached; try again in a moment")
-
-    def shard(self, org_id: str) -> Shard:
-        self._check()
-        documents = [Document(name, 1, len(text), NOW) for name, text in sorted(self.documents.get(org_id, {}).items())]
-        return Shard(documents, len(documents), "fake", NOW if documents else None)
-
-    def upload(self, org_id: str, files: list[tuple[str, bytes]]) -> list[UploadResult]:
-        self._check()
-        results = []
-        for name, data in files:
-            if not name.endswith((".md", ".txt", ".pdf", ".html", ".htm")):
-                results.append(UploadResult(name, False, 0, "unsupported file type"))
-                continue
-            self.documents.setdefault(org_id, {})[name] = data.decode()
-            results.append(UploadResult(name, True, 1, ""))
-        return results
-
-    def delete(self, org_id: str, document: str) -> int:
-        self._check()
-        if document not in self.documents.get(org_id, {}):
-            raise KnowledgeError(f"knowledge: no document {document!r}")
-        del self.documents[org_id][document]
-        return 1
-
-    def try_question(self, org: OrgConfig, question: str) -> TriedAnswer:
-        self._check()
-        words = set(re.findall(r"\w+", question.lower()))
-        for name, text in self.documents.get(org.org_id, {}).items():
-            if words & set(re.findall(r"\w+", text.lower())):
-                return TriedAnswer(question, text, False, [Source(name, f"{name}#0", text)])
-        return TriedAnswer(question, org.fallback_message, True, [])
-
-    def close(self) -> None:
-        pass
 
 
 def word_vectors(texts: list[str]) -> np.ndarray:

@@ -127,6 +127,8 @@ class Turn(Base):
     __table_args__ = (
         # Knowledge gaps: an org's fallback turns, newest first.
         Index("ix_turns_fallback_created_at", "fallback", "created_at"),
+        # Whether a call fell back (the console's call list and overview ask it per call).
+        Index("ix_turns_call_sid_fallback", "call_sid", "fallback"),
     )
 
 
