@@ -54,6 +54,7 @@ bench: install
 	$(PY) bench/streaming_bench.py
 	$(PY) bench/retrieval_bench.py
 	$(PY) bench/retrieval_store_bench.py
+	$(PY) bench/console_bench.py
 	$(PY) bench/answer_quality.py
 
 clean:
