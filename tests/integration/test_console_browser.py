@@ -142,6 +142,12 @@ def test_an_operator_works_through_the_console_in_a_browser(browser, system):
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     wait_for(browser, lambda b: b.current_url == f"{console}/calls")
 
+    # Once the calls are recorded (off the call path), the overview counts them and the waiting callback.
+    open_page(browser, system, "/callbacks", "John")
+    open_page(browser, system, "/", "calls today")
+    assert browser.find_element(By.ID, "callbacks-waiting").text == "1"
+    screenshot(browser, "overview")
+
     # The simulator's call, with its transcript.
     open_page(browser, system, "/calls", "caller done")
     screenshot(browser, "calls")
@@ -176,8 +182,6 @@ def test_an_operator_works_through_the_console_in_a_browser(browser, system):
     assert "sunday" in answer.lower() and "gondolas.md" in answer
     screenshot(browser, "documents")
 
-    open_page(browser, system, "/", "callbacks waiting")
-    screenshot(browser, "overview")
     open_page(browser, system, "/settings", "What callers hear")
     screenshot(browser, "settings")
 
