@@ -113,6 +113,13 @@ def create_app(settings: ConsoleSettings, prepared: Console | None = None) -> Fa
     async def not_found(request: Request, error: auth.NotFound) -> Response:
         return render(request, "error.html", 404, title="Not found", message="There is nothing here, or it is not yours to see.")
 
+    @app.exception_handler(auth.TooLarge)
+    async def too_large(request: Request, error: auth.TooLarge) -> Response:
+        message = f"At most {settings.max_upload_mb:g} MB at once: upload fewer files at a time."
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse({"error": message, "results": []}, status_code=413)
+        return render(request, "error.html", 413, title="Too large", message=message)
+
     @app.exception_handler(auth.CsrfRejected)
     async def csrf_rejected(request: Request, error: auth.CsrfRejected) -> Response:
         return render(request, "error.html", 403, title="Form expired", message="This form is no longer valid: reload the page and try again.")

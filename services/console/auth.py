@@ -124,8 +124,16 @@ def admin_scope(current: Scope = Depends(scope)) -> Scope:
     return current
 
 
-async def checked_form(request: Request, user: Principal = Depends(principal)) -> FormData:
-    """The request's form, once its CSRF token is this session's: every POST depends on this."""
+class TooLarge(Exception):
+    """A request body larger than any form the console takes."""
+
+
+async def checked_form(request: Request, user: Principal = Depends(principal), app: Console = Depends(console)) -> FormData:
+    """The request's form, once its CSRF token is this session's: every POST depends on this. A body larger
+    than the upload limit is refused before it is read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > (app.settings.max_upload_mb + 1) * 1024 * 1024:
+        raise TooLarge()
     form = await request.form()
     sent = form.get("csrf_token")
     if not isinstance(sent, str) or not hmac.compare_digest(sent, user.csrf_token):

@@ -242,3 +242,13 @@ def test_pages_fit_a_phone_and_a_keyboard(client_for):
     assert 'class="skip" href="#main"' in page and 'aria-current="page"' in page
     css = client_for(None).get("/static/console.css").text
     assert "@media (max-width: 40rem)" in css and ":focus-visible" in css
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(client_for, world):
+    world.app_state.settings.max_upload_mb = 0.5
+    client = client_for("admin@acme.test")
+    token = csrf_token(client.get("/documents").text)
+    big = client.post("/documents", data={"csrf_token": token}, files={"files": ("big.md", b"x" * (2 * 1024 * 1024), "text/markdown")},
+                      headers={"Accept": "application/json"})  # fmt: skip
+    assert big.status_code == 413 and "At most 0.5 MB" in big.json()["error"]
+    assert "big.md" not in world.knowledge.documents["acme"]
