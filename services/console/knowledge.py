@@ -14,10 +14,10 @@ from datetime import datetime
 
 import grpc
 
+from services.common.answering import Retrieved, generation_request, last_resort
 from services.common.generated.voiceagent.v1 import llm_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc
 from services.common.orgs import OrgConfig
 from services.console.config import ConsoleSettings
-from services.gateway.answers import AnswerPipeline, Retrieved
 
 # Bytes per streamed message of an upload: well under gRPC's default 4 MB message limit.
 INGEST_PIECE_BYTES = 256 * 1024
@@ -143,11 +143,11 @@ class KnowledgeBase:
             raise _failure(error, "knowledge") from None
         retrieved = Retrieved(list(found.hits), list(found.unknown_terms))
         try:
-            answer = self.llm.Generate(AnswerPipeline.request(org, question, [], retrieved), timeout=self.settings.llm_timeout_seconds)
+            answer = self.llm.Generate(generation_request(org, question, [], retrieved), timeout=self.settings.llm_timeout_seconds)
             text, citations, fallback, note = answer.text, list(answer.citations), answer.fallback, ""
         except grpc.RpcError as error:
             # What a caller hears while the llm is down: the best matching passage, or the fallback message.
-            text, citations = AnswerPipeline.last_resort(org, question, retrieved)
+            text, citations = last_resort(org, question, retrieved)
             fallback, note = not citations, str(_failure(error, "answer")) + " (callers hear this answer of last resort meanwhile)"
         by_id = {hit.chunk_id: hit for hit in retrieved.hits}
         sources = [Source(by_id[c].document, c, by_id[c].text, list(by_id[c].heading_path)) for c in citations if c in by_id]

@@ -24,12 +24,13 @@ import grpc
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.common import media_streams
+from services.common.answering import generation_request, last_resort, search_query
 from services.common.generated.voiceagent.v1 import stt_pb2
 from services.common.logs import call_sid_var, get_logger, org_id_var
 from services.common.orgs import OrgConfig
 from services.common.sentences import complete_sentences
 from services.gateway import twiml
-from services.gateway.answers import AnswerPipeline, search_query
+from services.gateway.answers import AnswerPipeline
 from services.gateway.barge_in import BargeInPolicy, Decision
 from services.gateway.call_control import CallControlError
 from services.gateway.call_log import add_usage
@@ -491,7 +492,7 @@ class StreamingCall:
             notes.offered = True
             yield OFFER
             return
-        request = answers.request(org, question, history, retrieved)
+        request = generation_request(org, question, history, retrieved)
         pending, first = "", True
         try:
             stream = clients.llm.StreamGenerate(request, timeout=self.settings.llm_timeout_seconds, metadata=[("x-call-sid", call_sid)])
@@ -512,7 +513,7 @@ class StreamingCall:
             notes.fallbacks.append(f"llm:{error.code().name}")
             log.warning("stream.llm_failed", code=error.code().name, mid_answer=not first)
             if first:
-                text, sources = answers.last_resort(org, query, retrieved)
+                text, sources = last_resort(org, query, retrieved)
                 notes.sources.extend(sources)
                 yield text
                 return

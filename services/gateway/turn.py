@@ -15,10 +15,11 @@ from typing import TypeVar
 import grpc
 
 from services.common import audio
+from services.common.answering import generation_request, last_resort, search_query
 from services.common.generated.voiceagent.v1 import common_pb2, stt_pb2, tts_pb2
 from services.common.logs import get_logger
 from services.common.orgs import OrgConfig
-from services.gateway.answers import AnswerPipeline, search_query
+from services.gateway.answers import AnswerPipeline
 from services.gateway.audio_urls import AudioCache, AudioUrlSigner
 from services.gateway.call_log import add_usage
 from services.gateway.callbacks import CallbackDialogue, CallbackRequest, Step
@@ -251,11 +252,11 @@ class TurnOrchestrator:
         except grpc.aio.AioRpcError as error:
             self._fallback(clock, fallbacks, "retrieval", error.code().name)
             return org.fallback_message, [], False
-        request = self.answers.request(org, text, session.history, retrieved)
+        request = generation_request(org, text, session.history, retrieved)
         try:
             generated = await clock.run("llm", self.clients.call(self.clients.llm.Generate, request, self.settings.llm_timeout_seconds, call_sid))
             add_usage(session, "llm", generated.usage)
             return generated.text, list(generated.citations), generated.fallback
         except grpc.aio.AioRpcError as error:
             self._fallback(clock, fallbacks, "llm", error.code().name)
-            return (*self.answers.last_resort(org, query, retrieved), False)
+            return (*last_resort(org, query, retrieved), False)
