@@ -1,8 +1,8 @@
 """The answer pipeline both call modes share: what is searched, what the llm is asked, what is said without it."""
 
+from services.common.answering import Retrieved, generation_request, last_resort, search_query
 from services.common.generated.voiceagent.v1 import llm_pb2, retrieval_pb2
 from services.common.orgs import OrgConfig
-from services.common.answering import Retrieved, generation_request, last_resort, search_query
 
 ORG = OrgConfig(org_id="acme", name="Acme", greeting="Hi", persona="Be brief.", fallback_message="A colleague will call you back.")
 HISTORY = [["caller", "What time do you open on Saturday?"], ["agent", "At ten."]]
