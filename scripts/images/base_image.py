@@ -66,11 +66,13 @@ def build_base_image(engine: Engine, image: str = BASE_IMAGE, mirror: str | None
         subprocess.run(["rm", "-rf", *(f"{rootfs}/{path}" for path in PRUNED)], check=True)
         tar = subprocess.Popen(["tar", "--numeric-owner", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         changes = [arg for setting in IMAGE_SETTINGS for arg in ("--change", setting)]
-        imported = subprocess.run([engine.name, "import", *changes, "-", image], stdin=tar.stdout, capture_output=True,
-                                  env=engine.environment())
+        imported = subprocess.Popen([engine.name, "import", *changes, "-", image], stdin=tar.stdout,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=engine.environment())
+        tar.stdout.close()  # the import is then the pipe's only reader: if it fails, tar stops instead of blocking
+        _, errors = imported.communicate()
         tar.wait()
         if tar.returncode != 0 or imported.returncode != 0:
-            raise EngineError(f"{engine.name} import failed: {imported.stderr.decode(errors='replace')[-1500:]}")
+            raise EngineError(f"{engine.name} import failed: {errors.decode(errors='replace')[-1500:]}")
     size = engine.image_size(image)
     print(f"{image}: {size / 1e6:.0f} MB, built in {time.monotonic() - started:.0f} s", file=sys.stderr)
 

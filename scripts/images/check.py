@@ -64,10 +64,10 @@ def free_port() -> int:
 
 
 @dataclass
-class Started:
-    workload: str
-    image: str
-    seconds: float
+class Startup:
+    container: str
+    seconds: float  # from `run` until the readiness probe passed
+    with_init: float  # the same, from the start of the pod's first init container
 
 
 def mount_sources(run: ContainerRun, name: str, root: Path, config_maps: dict[str, dict[str, str]]) -> list[str]:
@@ -213,7 +213,7 @@ class Stack:
         except (OSError, grpc.RpcError):
             return False
 
-    def start_workload(self, runs: list[ContainerRun], extra_env: dict[str, str] | None = None) -> tuple[str, float]:
+    def start_workload(self, runs: list[ContainerRun], extra_env: dict[str, str] | None = None) -> Startup:
         """A Deployment or StatefulSet: its init containers in order (each to completion, sidecars started and left
         running), then its container until ready."""
         started = time.monotonic()
@@ -223,8 +223,10 @@ class Stack:
             elif run.init:
                 self.run_to_completion(run, extra_env)
         [main] = [run for run in runs if not run.init]
+        own_start = time.monotonic()
         name = self.start(main, extra_env)
-        return name, self.wait_ready(main, name, started)
+        own = self.wait_ready(main, name, own_start)
+        return Startup(name, own, time.monotonic() - started)
 
 
 def third_party_images(engine: Engine, runs: list[ContainerRun], targets: list[str], build: Build) -> dict[str, str]:
@@ -317,22 +319,22 @@ def check(engine: Engine, registry: str, tag: str) -> None:
     services = {name: group for name, group in workloads.items() if name not in ours and name not in jobs}
     order = sorted(ours, key=lambda name: targets.index(main_image(ours[name])))
     stack = Stack(engine, images, documents, stack_secrets)
-    startups: dict[str, float] = {}
-    names: dict[str, str] = {}
+    startups: dict[str, Startup] = {}
     try:
         for name, group in services.items():
-            names[name], seconds = stack.start_workload(group)
-            print(f"{name} ({images[main_image(group)]}) ready in {seconds:.1f} s", flush=True)
+            startup = stack.start_workload(group)
+            print(f"{name} ({images[main_image(group)]}) ready in {startup.seconds:.1f} s", flush=True)
         for name, group in jobs.items():
             [job] = group
             stack.run_to_completion(job)
             print(f"job {name} done", flush=True)
         for name in order:
-            names[name], startups[name] = stack.start_workload(ours[name], simulation if name == "gateway" else None)
-            print(f"{name} ready in {startups[name]:.1f} s", flush=True)
+            startups[name] = stack.start_workload(ours[name], simulation if name == "gateway" else None)
+            print(f"{name} ready in {startups[name].seconds:.1f} s ({startups[name].with_init:.1f} s with its init containers)",
+                  flush=True)
         output = stack.run_to_completion(ingest)
         print(f"job {ingest.workload}:", *output.splitlines()[-8:], sep="\n  ", flush=True)
-        turns = answer_a_call(stack, names["gateway"], names["tts"], recording_port, twilio)
+        turns = answer_a_call(stack, startups["gateway"].container, startups["tts"].container, recording_port, twilio)
     finally:
         stack.close()
 
@@ -343,10 +345,11 @@ def check(engine: Engine, registry: str, tag: str) -> None:
         print(f"  agent:  {turn['agent']}")
         if turn["sources"]:
             print(f"          sources {', '.join(turn['sources'])}; stages ms {turn['stage_ms']}")
-    print(f"\n{'image':<44} {'size':>8} {'build':>7} {'start-up':>9}")
+    print(f"\n{'image':<44} {'size':>8} {'build':>7} {'start-up':>9} {'with init':>10}")
     for image in built:
-        startup = next((f"{startups[w]:.1f} s" for w in startups if main_image(ours[w]) == image.target), "-")
-        print(f"{image.image:<44} {image.size_bytes / 1e6:>5.0f} MB {image.seconds:>5.0f} s {startup:>9}")
+        [startup] = [startups[w] for w in startups if main_image(ours[w]) == image.target] or [None]
+        times = f"{startup.seconds:>7.1f} s {startup.with_init:>8.1f} s" if startup else f"{'-':>9} {'-':>10}"
+        print(f"{image.image:<44} {image.size_bytes / 1e6:>5.0f} MB {image.seconds:>5.0f} s {times}")
 
 
 def main() -> int:
