@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from services.cli.launcher import ServiceProcess
 from services.common import audio
 from services.common.generated.voiceagent.v1 import llm_pb2, retrieval_pb2, retrieval_pb2_grpc, stt_pb2, tts_pb2
+from services.tts.backends.espeak import EspeakSynthesizer
 from tests.conftest import copy_sample_org
 from tests.integration.conftest import ADMIN, ADMIN_TOKEN, ingest_requests, sample_documents
 
@@ -53,8 +54,17 @@ def _tone(seconds: float, rate: int) -> np.ndarray:
     return (0.3 * np.sin(np.arange(int(seconds * rate)) / rate * 2 * np.pi * 300)).astype(np.float32)
 
 
+def _speech() -> audio.Audio:
+    """A spoken question at telephone rate (espeak-ng, a few milliseconds), so recognition is reached too."""
+    synthesizer = EspeakSynthesizer()
+    synthesizer.load()
+    return synthesizer.synthesize("What time do you open on Saturday?", "", 1.0).resampled(8000)
+
+
 TONE_8K = _tone(1.0, 8000)
+SPEECH_8K = _speech()
 AUDIO = st.sampled_from([
+    audio.wav_bytes(SPEECH_8K), audio.mulaw_encode(SPEECH_8K.samples),
     audio.wav_bytes(audio.Audio(TONE_8K, 8000)), audio.mulaw_encode(TONE_8K), audio.pcm16_bytes(_tone(0.5, 16000)),
     b"RIFF\x00\x00\x00\x00WAVE", b"ID3", b"\xff\xfb\x90\x00" * 100, b"\xff" * 320,
 ])
