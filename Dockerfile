@@ -31,13 +31,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     VOICEAGENT_DATA_DIR=/data
 WORKDIR /data
 
-# What every image imports: gRPC (clients or servers, with health), settings, metrics, numpy.
+# What every image imports: gRPC (clients or servers), settings, metrics, numpy.
 FROM python AS common
 # The wheelhouse's digest (set by `make images`): new package versions rebuild every layer below.
 ARG WHEELHOUSE=unset
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
-    python /wheels/pip.pyz install grpcio grpcio-health-checking protobuf pydantic pydantic-settings numpy \
-        prometheus-client
+    python /wheels/pip.pyz install grpcio protobuf pydantic pydantic-settings numpy prometheus-client
 
 # This repository's code and the `voiceagent` command, laid out as in /opt/venv so one COPY adds them. The
 # package's data files (the console's templates and static files) are copied with the code: pyproject.toml
@@ -49,10 +48,10 @@ RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
     python /wheels/pip.pyz install --no-deps --prefix /opt/project /src \
     && cp -r /src/services /opt/project/lib/python3.11/site-packages/
 
-# The four gRPC model services: reflection, and the OpenAI client their vendor backends share.
+# The four gRPC model services: health, reflection, and the OpenAI client their vendor backends share.
 FROM common AS grpc-service
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
-    python /wheels/pip.pyz install grpcio-reflection openai
+    python /wheels/pip.pyz install grpcio-health-checking grpcio-reflection openai
 
 # MiniLM in onnxruntime, built from the packaged safetensors weights: retrieval embeds with it, llm scores with it.
 FROM grpc-service AS minilm
@@ -86,7 +85,7 @@ RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
 
 FROM web AS gateway-packages
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
-    python /wheels/pip.pyz install twilio httpx redis soundfile soxr
+    python /wheels/pip.pyz install grpcio-health-checking twilio httpx redis soundfile soxr
 # The Jobs run `voiceagent` (db upgrade, db purge, ingest) with the gateway image, and the command imports every
 # subcommand's modules at start: document formats, progress bars, and the call simulator's VAD (onnxruntime).
 RUN --mount=type=bind,source=build/images/wheels,target=/wheels \
