@@ -145,6 +145,10 @@ def wav_bytes(audio: Audio) -> bytes:
     return out.getvalue()
 
 
+# The rates MPEG audio defines; libsndfile refuses any other (make fuzz found 8,001 Hz coming back as INTERNAL).
+MP3_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
 def encode(audio: Audio, encoding: int, sample_rate: int = 0) -> tuple[bytes, int]:
     """Bytes in the requested encoding and the rate they are at (mu-law defaults to 8 kHz)."""
     if encoding == MULAW:
@@ -157,6 +161,8 @@ def encode(audio: Audio, encoding: int, sample_rate: int = 0) -> tuple[bytes, in
     if encoding in (WAV, UNSPECIFIED):
         return wav_bytes(converted), rate
     if encoding == MP3:
+        if rate not in MP3_SAMPLE_RATES:
+            raise AudioDecodeError(f"MP3 supports sample rates of {', '.join(map(str, MP3_SAMPLE_RATES))} Hz")
         out = io.BytesIO()
         soundfile.write(out, converted.samples, rate, format="MP3")
         return out.getvalue(), rate

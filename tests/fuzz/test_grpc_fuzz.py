@@ -75,7 +75,7 @@ SHAPED = {
     "audio": AUDIO,
     "data": DOCUMENTS,
     "name": st.sampled_from(["faq.txt", "notes.md", "menu.pdf", "page.html", "page.htm", "run.exe", "../../x.txt", ".txt", "a" * 300 + ".md"]),
-    "sample_rate_hz": st.sampled_from([0, 8000, 16000, 22050, 48000, 7999, 48001, -1, 2**31 - 1]),
+    "sample_rate_hz": st.sampled_from([0, 8000, 16000, 22050, 48000, 8001, 44099, 7999, 48001, -1, 2**31 - 1]),
     "encoding": st.integers(-3, 8),
     "media_type": st.sampled_from(["text/plain", "text/markdown", "application/pdf", "text/html", "image/png"]),
     "block_type": st.sampled_from(["paragraph", "faq", "list_item", "table_row", "code", ""]),

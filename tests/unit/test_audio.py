@@ -77,6 +77,15 @@ def test_undecodable_bytes_get_a_precise_error(data, encoding, message):
         audio.decode(data, encoding)
 
 
+def test_mp3_is_encoded_only_at_the_rates_mpeg_defines():
+    # Found by make fuzz: tts asked for MP3 at 8,001 Hz failed INTERNAL inside libsndfile.
+    speech = Audio(tone(rate=22050), 22050)
+    data, rate = audio.encode(speech, audio.MP3, 16000)
+    assert rate == 16000 and audio.decode(data, audio.MP3).sample_rate == 16000
+    with pytest.raises(AudioDecodeError, match="MP3 supports sample rates of 8000, 11025"):
+        audio.encode(speech, audio.MP3, 8001)
+
+
 def test_resampling_keeps_duration_and_pitch():
     resampled = Audio(tone(seconds=1.0, rate=8000), 8000).resampled(16000)
     assert len(resampled.samples) == 16000
