@@ -165,7 +165,7 @@ class RedisSessionStore:
         for attempt in range(2):
             try:
                 result = await command()
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError) as error:
+            except redis_errors.RedisError as error:  # unreachable, timing out, or refusing us (protected mode, auth)
                 if attempt == 0 and isinstance(error, redis_errors.ConnectionError):
                     continue
                 if not self._down:

@@ -215,3 +215,28 @@ def test_audio_endpoint_answers_403_never_500_for_bad_urls(tmp_path):
 @pytest.mark.parametrize("token", ["9" * 5000 + ".abc", "99999999999.é", "", ".", "12.", "１２３.abc"])
 def test_stream_tokens_that_we_never_minted_are_refused_without_an_error(token):
     assert not StreamTokens("key", 60).valid(token, "CA1", "acme")
+
+
+def test_a_redis_that_refuses_commands_is_an_outage_not_an_error():
+    """Found by the container check: a Redis in protected mode answers every command with an error reply, and
+    each webhook raised it; the store now serves from memory as it does when Redis cannot be reached."""
+    import asyncio
+
+    from redis import exceptions as redis_errors
+
+    from services.gateway.sessions import CallSession, RedisSessionStore
+
+    class RefusingRedis:
+        def __getattr__(self, name):
+            async def refuse(*args, **kwargs):
+                raise redis_errors.ResponseError("DENIED Redis is running in protected mode")
+
+            return refuse
+
+    async def scenario() -> CallSession | None:
+        store = RedisSessionStore("redis://127.0.0.1:1", 3600)
+        store._redis = RefusingRedis()
+        assert await store.create(CallSession(call_sid="CA1", org_id="acme"))
+        return await store.get("CA1")
+
+    assert asyncio.run(scenario()).org_id == "acme"
