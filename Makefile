@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # real servers for the shared-session and dashboard tests; chromium and its driver run the console's browser test.
 SYSTEM_PACKAGES := espeak-ng redis-server prometheus postgresql chromium chromium-driver
 
-.PHONY: install system-packages protos lint test test-fast fuzz demo bench clean
+.PHONY: install system-packages protos lint test test-fast fuzz demo bench load clean
 
 install: $(STAMP) system-packages
 
@@ -44,6 +44,11 @@ test-fast: install
 fuzz: install
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m fuzz -p no:cacheprovider
 
+# Locust callers against one real gateway (fixed-latency fakes, then the offline models), then faults under load
+# (bench/load); bounded, about 11 minutes, and prints its figures as tables.
+load: install
+	$(PY) bench/load/run.py
+
 demo: install
 	$(PY) scripts/demo.py
 
@@ -52,6 +57,7 @@ bench: install
 	$(PY) bench/model_bench.py
 	$(PY) bench/gateway_bench.py
 	$(PY) bench/streaming_bench.py
+	$(PY) bench/turn_taking_bench.py
 	$(PY) bench/retrieval_bench.py
 	$(PY) bench/retrieval_store_bench.py
 	$(PY) bench/console_bench.py
