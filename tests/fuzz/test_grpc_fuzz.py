@@ -11,6 +11,7 @@ the protocol expects (config or options first) or not at all.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,20 +55,22 @@ def _tone(seconds: float, rate: int) -> np.ndarray:
     return (0.3 * np.sin(np.arange(int(seconds * rate)) / rate * 2 * np.pi * 300)).astype(np.float32)
 
 
-def _speech() -> audio.Audio:
-    """A spoken question at telephone rate (espeak-ng, a few milliseconds), so recognition is reached too."""
+@functools.cache
+def _audio_values() -> list[bytes]:
+    """Audio that decodes (a spoken question synthesised by espeak-ng in a few milliseconds, so recognition is
+    reached too, and tones) and audio that almost does. Made on first use, not when the module is collected."""
     synthesizer = EspeakSynthesizer()
     synthesizer.load()
-    return synthesizer.synthesize("What time do you open on Saturday?", "", 1.0).resampled(8000)
+    speech = synthesizer.synthesize("What time do you open on Saturday?", "", 1.0).resampled(8000)
+    tone = _tone(1.0, 8000)
+    return [
+        audio.wav_bytes(speech), audio.mulaw_encode(speech.samples),
+        audio.wav_bytes(audio.Audio(tone, 8000)), audio.mulaw_encode(tone), audio.pcm16_bytes(_tone(0.5, 16000)),
+        b"RIFF\x00\x00\x00\x00WAVE", b"ID3", b"\xff\xfb\x90\x00" * 100, b"\xff" * 320,
+    ]
 
 
-TONE_8K = _tone(1.0, 8000)
-SPEECH_8K = _speech()
-AUDIO = st.sampled_from([
-    audio.wav_bytes(SPEECH_8K), audio.mulaw_encode(SPEECH_8K.samples),
-    audio.wav_bytes(audio.Audio(TONE_8K, 8000)), audio.mulaw_encode(TONE_8K), audio.pcm16_bytes(_tone(0.5, 16000)),
-    b"RIFF\x00\x00\x00\x00WAVE", b"ID3", b"\xff\xfb\x90\x00" * 100, b"\xff" * 320,
-])
+AUDIO = st.deferred(lambda: st.sampled_from(_audio_values()))
 DOCUMENTS = st.sampled_from(list(sample_documents().values()) + [b"%PDF-1.4\n", b"<html><body><h1>Hi</h1><p>Open 9-5.</p>", b"# Title\n\n- a\n- b"])
 # Values shaped like real ones, mixed with arbitrary ones, by field name.
 SHAPED = {
