@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uvicorn
-
+from services.common.http_server import serve
 from services.common.logs import configure_logging
 from services.common.media_streams import MAX_MESSAGE_CHARS
 from services.gateway.app import create_app
@@ -13,13 +12,5 @@ from services.gateway.config import GatewaySettings
 def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,  # keep our JSON logs
-        timeout_graceful_shutdown=10,
-        proxy_headers=False,
-        # Media Streams messages are a few hundred bytes; the default (16 MB) would let one message cost 16 MB.
-        ws_max_size=MAX_MESSAGE_CHARS * 4,
-    )
+    # Media Streams messages are a few hundred bytes; the default (16 MB) would let one message cost 16 MB.
+    serve(create_app(settings), settings.http_host, settings.http_port, ws_max_size=MAX_MESSAGE_CHARS * 4)

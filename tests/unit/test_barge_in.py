@@ -35,7 +35,8 @@ def test_nothing_is_interrupted_when_the_agent_is_not_talking():
     assert after([(0.0, "start")], check_at=1.0, agent_speaking=False) is Decision.KEEP
 
 
-def test_noise_alone_never_interrupts_because_it_produces_no_speech_events():
+def test_without_speech_events_nothing_interrupts_the_agent():
+    """Noise produces no speech events (tests/unit/test_vad.py: steady noise is not speech), so this is noise."""
     assert after([], check_at=5.0) is Decision.IGNORE
 
 
